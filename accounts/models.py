@@ -1,0 +1,136 @@
+"""Tenancy: workspaces, their members, and API keys with scopes."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def new_public_id(prefix: str) -> str:
+    """Opaque, URL-safe public ids such as ``ws_3f9a1c0d2b7e4a51``."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone.", code="invalid_timezone")
+
+
+class Scope(models.TextChoices):
+    ACTIONS_READ = "actions:read", "Read actions"
+    ACTIONS_WRITE = "actions:write", "Create, cancel and execute actions"
+    ACTIONS_APPROVE = "actions:approve", "Approve, reject and edit actions"
+    CONTACTS_READ = "contacts:read", "Read contacts"
+    CONTACTS_WRITE = "contacts:write", "Create, update and delete contacts"
+    SETTINGS_MANAGE = "settings:manage", "Manage settings (automations, API keys)"
+    TICKETS_READ = "tickets:read", "Ticket and phone-auth context"
+
+
+class Workspace(models.Model):
+    """The tenant. Every other row belongs to exactly one workspace."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=partial(new_public_id, "ws"))
+    name = models.CharField(max_length=200, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def for_workspace(self, workspace: Workspace) -> WorkspaceQuerySet:
+        return self.filter(workspace=workspace)
+
+
+class WorkspaceOwned(models.Model):
+    """Base for every tenant row: views reach them only through `for_workspace`."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # Blank means "the workspace's timezone".
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    @property
+    def effective_timezone(self) -> str:
+        return self.timezone or self.workspace.timezone
+
+
+API_KEY_PREFIX = "ohk"
+
+
+class ApiKey(models.Model):
+    """A bearer key. Only a SHA-256 of the secret part is stored; the full key is
+    shown once at creation. The visible prefix finds the row in one indexed
+    lookup, the hash comparison proves the secret."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=list)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def public_id(self) -> str:
+        return f"key_{self.prefix}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def is_workspace_admin(self) -> bool:
+        # `role` is annotated by the authentication lookup (one query per request).
+        return getattr(self, "role", None) == Role.ADMIN

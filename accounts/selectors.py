@@ -1,0 +1,31 @@
+"""Reads for accounts."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.db.models import OuterRef, Subquery
+
+from accounts.models import API_KEY_PREFIX, ApiKey, Membership
+from accounts.services import hash_secret
+
+
+def api_key_from_token(token: str) -> ApiKey | None:
+    """The active key for a bearer token, with its workspace, user and the user's
+    role annotated, in one query. None for anything that does not check out."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    _, prefix, secret = parts
+    role = Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("user"))
+    key = (
+        ApiKey.objects.select_related("workspace", "user")
+        .annotate(role=Subquery(role.values("role")[:1]))
+        .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if key is None or key.role is None:  # the user has left the workspace
+        return None
+    if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+        return None
+    return key

@@ -1,0 +1,75 @@
+"""Every periodic task of the service, declared here and nowhere else.
+
+django-celery-beat's DatabaseScheduler reads its schedule from the database;
+`sync_periodic_tasks` makes the database match this table. It runs after every
+`migrate` (post_migrate signal) and by `manage.py sync_periodic_tasks`. Rows it
+manages are marked by the description prefix, so tasks an operator added by hand
+in the admin are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+MANAGED_MARKER = "[declared in config/periodic_tasks.py]"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    task: str
+    every_seconds: float
+    description: str
+    expires_seconds: float | None = None
+
+
+PERIODIC_TASKS: dict[str, Periodic] = {
+    "accounts.purge_revoked_api_keys": Periodic(
+        task="accounts.purge_revoked_api_keys",
+        every_seconds=24 * 3600,
+        description="Delete API keys revoked more than 90 days ago.",
+        expires_seconds=3600,
+    ),
+}
+
+
+def sync_periodic_tasks(declared: dict[str, Periodic] | None = None) -> dict[str, list[str]]:
+    """Create, update and delete beat rows so they match `declared`. Idempotent."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    declared = PERIODIC_TASKS if declared is None else declared
+    report: dict[str, list[str]] = {"created": [], "updated": [], "deleted": []}
+    with transaction.atomic():
+        for name, spec in declared.items():
+            seconds = spec.every_seconds
+            if seconds >= 1 and float(seconds).is_integer():
+                every, period = int(seconds), IntervalSchedule.SECONDS
+            else:
+                every, period = int(seconds * 1_000_000), IntervalSchedule.MICROSECONDS
+            interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+            wanted = {
+                "task": spec.task,
+                "interval": interval,
+                "crontab": None,
+                "enabled": True,
+                "expire_seconds": spec.expires_seconds,
+                "description": f"{MANAGED_MARKER} {spec.description}",
+            }
+            row = PeriodicTask.objects.filter(name=name).first()
+            if row is None:
+                PeriodicTask.objects.create(name=name, **wanted)
+                report["created"].append(name)
+                continue
+            changed = [field for field, value in wanted.items() if getattr(row, field) != value]
+            if changed:
+                for field in changed:
+                    setattr(row, field, wanted[field])
+                row.save()
+                report["updated"].append(name)
+        stale = PeriodicTask.objects.filter(description__startswith=MANAGED_MARKER).exclude(
+            name__in=list(declared)
+        )
+        report["deleted"] = sorted(stale.values_list("name", flat=True))
+        stale.delete()
+    return report

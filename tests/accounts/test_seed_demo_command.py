@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey, Scope, Workspace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+
+
+def seed() -> tuple[str, str]:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    password = re.search(r"login: admin / (\S+)", text).group(1)
+    key = re.search(r"API key\s+(\S+)", text).group(1)
+    return password, key
+
+
+def test_it_prints_a_login_and_a_key_that_work():
+    password, key = seed()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = client.get("/v1/me").json()
+    assert body["workspace"]["name"] == "Demo workspace"
+    assert set(body["api_key"]["scopes"]) == set(Scope.values)
+
+    browser = Client()
+    assert browser.login(username="admin", password=password)
+    assert browser.get("/admin/", secure=True).status_code == 200
+
+
+def test_it_is_idempotent():
+    first = seed()
+    second = seed()
+    assert first == second
+    assert Workspace.objects.count() == 1
+    assert get_user_model().objects.count() == 1
+    assert ApiKey.objects.count() == 1

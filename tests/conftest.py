@@ -1,0 +1,92 @@
+"""Shared fixtures. Like healthchecks' BaseTestCase: a workspace with an owner
+(admin) and a member, and an outsider who owns another workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.models import ApiKey, Role, Scope
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+ALL_SCOPES = list(Scope.values)
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(name="Acme")
+
+
+@pytest.fixture
+def owner(workspace):
+    return MembershipFactory(
+        workspace=workspace, user=UserFactory(username="alice@example.org"), role=Role.ADMIN
+    ).user
+
+
+@pytest.fixture
+def member(workspace):
+    return MembershipFactory(
+        workspace=workspace, user=UserFactory(username="bob@example.org"), role=Role.MEMBER
+    ).user
+
+
+@pytest.fixture
+def other_workspace(db):
+    return WorkspaceFactory(name="Globex")
+
+
+@pytest.fixture
+def outsider(other_workspace):
+    return MembershipFactory(
+        workspace=other_workspace,
+        user=UserFactory(username="charlie@example.net"),
+        role=Role.ADMIN,
+    ).user
+
+
+@pytest.fixture
+def make_key() -> Callable[..., tuple[ApiKey, str]]:
+    def make(user, workspace, scopes=None, name="test") -> tuple[ApiKey, str]:
+        return services.api_key_create(
+            workspace=workspace, user=user, name=name, scopes=scopes or ALL_SCOPES
+        )
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_key) -> Callable[..., APIClient]:
+    """An API client authenticated as `user` in `workspace` with `scopes`."""
+
+    def build(user, workspace, scopes=None) -> APIClient:
+        _, secret = make_key(user, workspace, scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return build
+
+
+@pytest.fixture
+def owner_client(client_for, owner, workspace) -> APIClient:
+    return client_for(owner, workspace)
+
+
+@pytest.fixture
+def member_client(client_for, member, workspace) -> APIClient:
+    return client_for(member, workspace)
+
+
+@pytest.fixture
+def outsider_client(client_for, outsider, other_workspace) -> APIClient:
+    return client_for(outsider, other_workspace)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness buys nothing in tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
