@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 
 from accounts import services
 from accounts.models import Role, Scope, Workspace
@@ -27,6 +28,7 @@ DEMO_EMAIL = "admin@example.com"
 @dataclass
 class DemoCredentials:
     workspace: Workspace
+    user: AbstractBaseUser
     username: str
     password: str
     api_key: str
@@ -72,4 +74,4 @@ def seed_accounts() -> DemoCredentials:
             workspace=workspace, user=user, name="demo (all scopes)", scopes=list(Scope.values)
         )
     _save_state({"password": password, "api_key": token})
-    return DemoCredentials(workspace, DEMO_USERNAME, password, token)
+    return DemoCredentials(workspace, user, DEMO_USERNAME, password, token)

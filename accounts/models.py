@@ -8,6 +8,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -134,3 +135,30 @@ class ApiKey(models.Model):
     def is_workspace_admin(self) -> bool:
         # `role` is annotated by the authentication lookup (one query per request).
         return getattr(self, "role", None) == Role.ADMIN
+
+
+class IdempotencyKey(models.Model):
+    """A replayable response for an `Idempotency-Key` header, per workspace.
+
+    The row is inserted (committed) before the request runs, so a concurrent
+    duplicate finds it `in_progress` and gets 409; afterwards it holds the
+    response to replay for 24 hours. `fingerprint` is a hash of method, path and
+    body: the same key with another request is a 422.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    completed = models.BooleanField(default=False)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

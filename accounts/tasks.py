@@ -6,3 +6,10 @@ from accounts import services
 @shared_task(name="accounts.purge_revoked_api_keys")
 def purge_revoked_api_keys() -> int:
     return services.api_keys_purge_revoked()
+
+
+@shared_task(name="accounts.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    from accounts.idempotency import purge_expired
+
+    return purge_expired()

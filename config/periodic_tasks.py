@@ -31,6 +31,12 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Delete API keys revoked more than 90 days ago.",
         expires_seconds=3600,
     ),
+    "accounts.purge_idempotency_keys": Periodic(
+        task="accounts.purge_idempotency_keys",
+        every_seconds=3600,
+        description="Delete Idempotency-Key records past their 24-hour life.",
+        expires_seconds=600,
+    ),
 }
 
 

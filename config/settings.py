@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ActionStatusEnum": "outreach.models.ActionStatus",
+        "DecisionEnum": "outreach.models.Decision",
+        "OutcomeEnum": ["success", "error"],
+    },
 }
 
 # --- Logging ----------------------------------------------------------------

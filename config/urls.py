@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/", include("accounts.api.urls")),
+    path("v1/", include("outreach.api.urls")),
 ]
 
 handler404 = "config.views.not_found"

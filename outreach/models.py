@@ -1,1 +1,229 @@
-"""Models arrive with their issue; see README.md, Roadmap."""
+"""Identities (who acts), actions (what is done, when), and their audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import ApiKey, WorkspaceOwned, new_public_id, validate_timezone
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    LINKEDIN = "linkedin", "LinkedIn"
+    SMS = "sms", "SMS"
+    PHONE = "phone", "Phone"
+
+
+class ActionType(models.TextChoices):
+    SEND_EMAIL = "send_email", "Send email"
+    EMAIL_MESSAGE = "email_message", "Email reply in thread"
+    LINKEDIN_MESSAGE = "linkedin_message", "LinkedIn message"
+    SEND_SMS = "send_sms", "Send SMS"
+    CALL_CONTACT = "call_contact", "Call contact"
+    UPDATE_LIFECYCLE_STAGE = "update_lifecycle_stage", "Update lifecycle stage"
+    TASK = "task", "Task"
+
+
+# Which identity channels may perform each type; None means any identity.
+TYPE_CHANNELS: dict[str, set[str] | None] = {
+    ActionType.SEND_EMAIL: {Channel.EMAIL},
+    ActionType.EMAIL_MESSAGE: {Channel.EMAIL},
+    ActionType.LINKEDIN_MESSAGE: {Channel.LINKEDIN},
+    ActionType.SEND_SMS: {Channel.SMS},
+    ActionType.CALL_CONTACT: {Channel.PHONE},
+    ActionType.UPDATE_LIFECYCLE_STAGE: None,
+    ActionType.TASK: None,
+}
+
+
+class ActionStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    SCHEDULED = "scheduled", "Scheduled"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+
+
+OPEN_STATUSES = {ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED}
+FINAL_STATUSES = {
+    ActionStatus.COMPLETED,
+    ActionStatus.FAILED,
+    ActionStatus.CANCELLED,
+    ActionStatus.REJECTED,
+}
+
+
+def default_window_days() -> list[int]:
+    return [0, 1, 2, 3, 4]  # Monday to Friday (ISO weekday - 1)
+
+
+class Identity(WorkspaceOwned):
+    """A mailbox, LinkedIn account, or phone number that actions are performed as."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=partial(new_public_id, "id"))
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    address = models.CharField(
+        max_length=320, help_text="Email address, LinkedIn profile URL, or E.164 number."
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+    # Used by the execution engine: sends over the limit or outside the window
+    # are deferred, not failed.
+    daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    window_days = models.JSONField(default=default_window_days, blank=True)
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        ordering = ["display_name", "address"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "channel", "address"], name="identity_unique_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.address}>" if self.display_name else self.address
+
+
+class Action(WorkspaceOwned):
+    """One outreach action. Three stable ids, one per facade: `id` (integer,
+    Salesloft), `uuid` (Magpipe) and `public_id` (`act_…`, Pathbound)."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=partial(new_public_id, "act"))
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=32, choices=ActionType.choices)
+    params = models.JSONField(default=dict)
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="actions")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    list_id = models.CharField(max_length=200, blank=True)
+    item_id = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    require_approval = models.BooleanField(default=False)
+    direct = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices)
+    scheduled_time = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    # Salesloft's grouping of steps that touch a person together; cadence and
+    # step references arrive as foreign keys with the cadences issue.
+    multitouch_group_id = models.BigIntegerField(null=True, blank=True)
+    # Dispatcher lease: a claimed row is `processing` until lease_expires_at.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_action", "Can approve, reject and edit actions")]
+        indexes = [
+            # The dispatcher's queue query: scheduled rows by due time.
+            models.Index(
+                fields=["scheduled_time"],
+                condition=Q(status="scheduled"),
+                name="action_due_idx",
+            ),
+            # Expired leases to reclaim.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="processing"),
+                name="action_lease_idx",
+            ),
+            # The approval queue, oldest due first.
+            models.Index(
+                fields=["workspace", "scheduled_time"],
+                condition=Q(status="pending_approval"),
+                name="action_approval_queue_idx",
+            ),
+            models.Index(fields=["workspace", "status", "created_at"], name="action_ws_status_idx"),
+            models.Index(fields=["workspace", "created_at"], name="action_ws_created_idx"),
+            models.Index(fields=["workspace", "updated_at"], name="action_ws_updated_idx"),
+            models.Index(fields=["workspace", "type"], name="action_ws_type_idx"),
+            models.Index(fields=["workspace", "list_id"], name="action_ws_list_idx"),
+            models.Index(fields=["workspace", "item_id"], name="action_ws_item_idx"),
+            models.Index(fields=["workspace", "owner"], name="action_ws_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type} ({self.status})"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    EDIT = "edit", "Edit and approve"
+
+
+class ApprovalDecision(WorkspaceOwned):
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewer_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewer_label = models.CharField(max_length=200)
+    comment = models.TextField(blank=True)
+    params_before = models.JSONField(default=dict)
+    params_after = models.JSONField(default=dict)
+    scheduled_time_before = models.DateTimeField(null=True, blank=True)
+    scheduled_time_after = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.reviewer_label}"
+
+
+class ActionTransition(WorkspaceOwned):
+    """Audit trail: every status change with who, from, to, when and why."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20, choices=ActionStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=ActionStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status} by {self.actor_label}"
+
+
+class PendingApproval(Action):
+    """The reviewers' approval queue in the admin: actions awaiting a decision."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "action awaiting approval"
+        verbose_name_plural = "approval queue"

@@ -90,3 +90,51 @@ def outsider_client(client_for, outsider, other_workspace) -> APIClient:
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness buys nothing in tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- outreach ---------------------------------------------------------------
+@pytest.fixture
+def email_identity(workspace, owner):
+    from outreach import services as outreach_services
+
+    return outreach_services.identity_create(
+        workspace=workspace,
+        channel="email",
+        address="sales@acme.example.com",
+        display_name="Acme Sales",
+        owner=owner,
+    )
+
+
+@pytest.fixture
+def sms_identity(workspace, owner):
+    from outreach import services as outreach_services
+
+    return outreach_services.identity_create(
+        workspace=workspace, channel="sms", address="+14155550100", owner=owner
+    )
+
+
+EMAIL_PARAMS = {"to": "contact@example.com", "subject": "Hello", "body": "Hi there!"}
+
+
+@pytest.fixture
+def make_action(workspace, owner, email_identity):
+    """Create an action through the service, as `owner` unless told otherwise."""
+    from accounts.actors import Actor
+    from outreach import services as outreach_services
+
+    def make(**overrides):
+        user = overrides.pop("user", owner)
+        fields = {
+            "type": "send_email",
+            "params": dict(EMAIL_PARAMS),
+            "identity": email_identity,
+            "require_approval": True,
+        }
+        fields.update(overrides)
+        return outreach_services.action_create(
+            workspace=fields.pop("workspace", workspace), actor=Actor.for_user(user), **fields
+        )
+
+    return make

@@ -48,3 +48,33 @@ def test_it_is_idempotent():
     assert Workspace.objects.count() == 1
     assert get_user_model().objects.count() == 1
     assert ApiKey.objects.count() == 1
+
+
+def test_the_seed_000_example_works_with_the_printed_key():
+    from outreach.models import Action, ActionStatus
+
+    _, key = seed()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = client.post(
+        "/v1/actions",
+        {
+            "type": "send_email",
+            "params": {"to": "contact@example.com", "subject": "Hello", "body": "Hi there!"},
+            "identity_id": "id_123",
+            "require_approval": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "success"
+    action = Action.objects.get(public_id=response.json()["action_id"])
+    assert action.status == ActionStatus.PENDING_APPROVAL
+
+
+def test_it_seeds_demo_actions_awaiting_approval_once():
+    from outreach.models import Action, ActionStatus
+
+    seed()
+    seed()
+    assert Action.objects.filter(status=ActionStatus.PENDING_APPROVAL).count() == 4

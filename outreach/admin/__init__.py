@@ -1,0 +1,23 @@
+"""The reviewers' admin: the approval queue, every action, and identities.
+
+- **Approval queue** (`PendingApproval`, a proxy of `Action`): actions awaiting
+  approval, oldest due first, with a preview of exactly what will be sent and
+  Approve / Reject / Edit-and-approve. Decisions post to `decide_view`, which
+  calls `outreach.services.action_decide` like the API does, so the admin and
+  the API can never disagree; bulk approve/reject call `action_bulk_decide`.
+- **Actions**: every action, read-only. Status changes only through services.
+- **Identities**: created and edited through `identity_create` /
+  `identity_update`.
+
+Tenancy: a superuser sees every workspace; any other staff user only the
+workspaces they are a member of (another workspace's action is not listed and
+its pages answer 404). Deciding needs the `outreach.approve_action`
+permission, which also lets a reviewer see the queue and the actions.
+"""
+
+from django.contrib import admin
+
+from outreach.admin import actions, identities, queue  # noqa: F401  (registers the admins)
+
+# The index page shows how many actions await approval (templatetags/outreach_admin.py).
+admin.site.index_template = "admin/outreach_index.html"

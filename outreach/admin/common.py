@@ -1,0 +1,247 @@
+"""Shared pieces of the outreach admin: tenancy, columns, read-only inlines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from accounts.models import Membership, Workspace
+from outreach.models import (
+    Action,
+    ActionStatus,
+    ActionTransition,
+    ApprovalDecision,
+)
+from outreach.params import recipient_of, summary_of
+from outreach.previews import preview_of
+
+APPROVE_PERMISSION = "outreach.approve_action"
+
+
+# --- Tenancy -----------------------------------------------------------------
+def visible_workspaces(request: HttpRequest) -> QuerySet[Workspace]:
+    if request.user.is_superuser:
+        return Workspace.objects.all()
+    return Workspace.objects.filter(memberships__user=request.user)
+
+
+def scope_to_user(request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    """Rows of the workspaces `request.user` may see (all of them for a superuser)."""
+    if request.user.is_superuser:
+        return queryset
+    member_of = Membership.objects.filter(user=request.user).values("workspace_id")
+    return queryset.filter(workspace_id__in=member_of)
+
+
+def can_approve(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.has_perm(APPROVE_PERMISSION)
+
+
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(request, super().get_queryset(request))
+
+
+# --- Filters and columns shared by the queue and the action list --------------
+class ListIdFilter(admin.SimpleListFilter):
+    title = "list"
+    parameter_name = "list_id"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        ids = (
+            model_admin.get_queryset(request)
+            .exclude(list_id="")
+            .order_by("list_id")
+            .values_list("list_id", flat=True)
+            .distinct()[:200]
+        )
+        return [(list_id, list_id) for list_id in ids]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(list_id=self.value())
+        return queryset
+
+
+def headline_of(action: Action) -> str:
+    p = action.params or {}
+    for key in ("subject", "message", "title", "script", "reason", "body"):
+        if p.get(key):
+            return Truncator(str(p[key])).chars(80)
+    return ""
+
+
+class ActionColumns:
+    """Read-only columns and detail fields shared by the queue and the action list."""
+
+    @admin.display(description="Recipient")
+    def recipient(self, obj: Action) -> str:
+        return recipient_of(obj.type, obj.params or {})
+
+    @admin.display(description="Subject / message")
+    def headline(self, obj: Action) -> str:
+        return headline_of(obj)
+
+    @admin.display(description="Due", ordering="scheduled_time")
+    def due(self, obj: Action) -> str:
+        stamp = timezone.localtime(obj.scheduled_time).strftime("%Y-%m-%d %H:%M")
+        if obj.status == ActionStatus.PENDING_APPROVAL and obj.scheduled_time <= timezone.now():
+            return format_html('{} <strong class="overdue">overdue</strong>', stamp)
+        return stamp
+
+    @admin.display(description="Summary")
+    def summary(self, obj: Action) -> str:
+        return summary_of(obj.type, obj.params or {})
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Action) -> str:
+        # The template autoescapes every value; render_to_string returns SafeString.
+        return render_to_string(
+            "admin/outreach/includes/action_preview.html", {"preview": preview_of(obj)}
+        )
+
+    @admin.display(description="Params (JSON)")
+    def params_json(self, obj: Action) -> str:
+        return format_html(
+            '<pre class="params-json">{}</pre>',
+            json.dumps(obj.params, indent=2, ensure_ascii=False, sort_keys=True),
+        )
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Shown only inside an action's page, which has checked its own permission.
+        return True
+
+
+class ApprovalDecisionInline(ReadOnlyInline):
+    model = ApprovalDecision
+    verbose_name = "decision"
+    verbose_name_plural = "decision history"
+    fields = ["created_at", "decision", "reviewer_label", "comment", "changes"]
+
+    @admin.display(description="Changes")
+    def changes(self, obj: ApprovalDecision) -> str:
+        lines = []
+        before, after = obj.params_before or {}, obj.params_after or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                old = Truncator(str(before.get(key, "∅"))).chars(60)
+                new = Truncator(str(after.get(key, "∅"))).chars(60)
+                lines.append(f"{key}: {old} → {new}")
+        if obj.scheduled_time_before != obj.scheduled_time_after and obj.scheduled_time_after:
+            lines.append(f"due: {obj.scheduled_time_before} → {obj.scheduled_time_after}")
+        return "\n".join(lines) or "—"
+
+
+class ActionTransitionInline(ReadOnlyInline):
+    model = ActionTransition
+    verbose_name = "status change"
+    verbose_name_plural = "audit trail"
+    fields = ["created_at", "from_status", "to_status", "actor_label", "reason"]
+
+
+ACTION_FIELDSETS = [
+    (
+        None,
+        {
+            "fields": [
+                "public_id",
+                "type",
+                "status",
+                "scheduled_time",
+                "workspace",
+                "identity",
+                "owner",
+                "description",
+                "list_id",
+                "item_id",
+            ]
+        },
+    ),
+    ("Params", {"fields": ["params_json"]}),
+    (
+        "Execution",
+        {
+            "classes": ["collapse"],
+            "fields": [
+                "require_approval",
+                "direct",
+                "executed_at",
+                "retry_count",
+                "error_message",
+                "provider_message_id",
+                "multitouch_group_id",
+                "uuid",
+                "created_at",
+                "updated_at",
+            ],
+        },
+    ),
+]
+ACTION_READONLY = [f for _, opts in ACTION_FIELDSETS for f in opts["fields"]] + ["preview"]
+ACTION_SEARCH = [
+    "public_id",
+    "params__to",
+    "params__recipient_phone",
+    "params__profile_url",
+    "params__subject",
+    "description",
+]
+ACTION_SEARCH_HELP = "Search by recipient (email, phone, LinkedIn URL), subject, description or id."
+
+
+class ReadOnlyActionAdmin(ActionColumns, WorkspaceScopedAdmin):
+    """Actions are never added, edited or deleted by hand: services do that."""
+
+    fieldsets = ACTION_FIELDSETS
+    readonly_fields = ACTION_READONLY
+    inlines = [ApprovalDecisionInline, ActionTransitionInline]
+    search_fields = ACTION_SEARCH
+    search_help_text = ACTION_SEARCH_HELP
+    list_select_related = ["identity", "owner", "workspace"]
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or can_approve(request)
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return can_approve(request)
+
+    def scoped_actions(self, request: HttpRequest) -> QuerySet[Action]:
+        """Every action the user may see, whatever its status (`Action`, not the proxy)."""
+        return scope_to_user(request, Action.objects.all())

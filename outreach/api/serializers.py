@@ -1,0 +1,233 @@
+"""Serializers of the v1 actions and identities facade (seed 000)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.api.serializers import UserRefSerializer
+from config.fields import AwareDateTimeField
+from config.pagination import LimitSkipPaginationSerializer
+from outreach.models import Action, ActionStatus, ActionType, Channel, Decision
+from outreach.params import summary_of
+from outreach.validation import check_action_fields
+
+
+# --- Identities -----------------------------------------------------------------
+class IdentitySerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    address = serializers.CharField()
+    display_name = serializers.CharField()
+    owner = UserRefSerializer(allow_null=True)
+    is_active = serializers.BooleanField()
+    daily_limit = serializers.IntegerField(allow_null=True)
+    window_days = serializers.ListField(child=serializers.IntegerField())
+    window_start = serializers.TimeField(allow_null=True)
+    window_end = serializers.TimeField(allow_null=True)
+    timezone = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class IdentityWriteSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    address = serializers.CharField(max_length=320)
+    display_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    daily_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    window_days = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        required=False,
+        help_text="Weekdays the identity may send on, 0 = Monday … 6 = Sunday.",
+    )
+    window_start = serializers.TimeField(required=False, allow_null=True)
+    window_end = serializers.TimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate_timezone(self, value: str) -> str:
+        if value and value not in zoneinfo.available_timezones():
+            raise serializers.ValidationError(f"{value!r} is not an IANA time zone.")
+        return value
+
+    def validate(self, data: dict) -> dict:
+        start = data.get("window_start", getattr(self.instance, "window_start", None))
+        end = data.get("window_end", getattr(self.instance, "window_end", None))
+        if (start is None) != (end is None):
+            raise serializers.ValidationError(
+                {"window_end": ["Give both window_start and window_end, or neither."]}
+            )
+        return data
+
+
+class IdentityUpdateSerializer(IdentityWriteSerializer):
+    channel = None  # fixed for an identity's life
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("partial", True)
+        super().__init__(*args, **kwargs)
+
+
+class IdentityEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    identity = IdentitySerializer()
+
+
+class IdentityListEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    identities = IdentitySerializer(many=True)
+    pagination = LimitSkipPaginationSerializer()
+
+
+class IdentityListParams(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+# --- Actions ------------------------------------------------------------------
+class DecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    reviewer = serializers.CharField(source="reviewer_label")
+    comment = serializers.CharField()
+    params_before = serializers.DictField()
+    params_after = serializers.DictField()
+    scheduled_time_before = serializers.DateTimeField(allow_null=True)
+    scheduled_time_after = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ActionSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    type = serializers.ChoiceField(choices=ActionType.choices)
+    status = serializers.ChoiceField(choices=ActionStatus.choices)
+    summary = serializers.SerializerMethodField()
+    params = serializers.DictField()
+    identity_id = serializers.CharField(source="identity.public_id")
+    owner = UserRefSerializer(allow_null=True)
+    list_id = serializers.CharField(allow_null=True)
+    item_id = serializers.CharField(allow_null=True)
+    description = serializers.CharField()
+    require_approval = serializers.BooleanField()
+    direct = serializers.BooleanField()
+    scheduled_time = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    executed_at = serializers.DateTimeField(allow_null=True)
+    retry_count = serializers.IntegerField()
+    error_message = serializers.CharField(allow_null=True)
+    provider_message_id = serializers.CharField(allow_null=True)
+
+    def get_summary(self, action: Action) -> str:
+        return summary_of(action.type, action.params)
+
+    def to_representation(self, action: Action) -> dict:
+        data = super().to_representation(action)
+        for key in ("list_id", "item_id", "error_message", "provider_message_id"):
+            data[key] = data[key] or None  # blank is "none" to an integrator
+        return data
+
+
+class ActionDetailSerializer(ActionSerializer):
+    decisions = DecisionSerializer(many=True, read_only=True)
+
+
+class ActionCreateSerializer(serializers.Serializer):
+    """Shape checks here, domain checks (type, params per type, identity) in
+    outreach.validation; both run on every request so a 400 names every bad
+    field at once."""
+
+    type = serializers.CharField()
+    params = serializers.DictField()
+    identity_id = serializers.CharField()
+    direct = serializers.BooleanField(default=False)
+    scheduled_time = AwareDateTimeField(required=False, allow_null=True, default=None)
+    list_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    item_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    require_approval = serializers.BooleanField(default=False)
+
+    def to_internal_value(self, data: Any) -> dict:
+        try:
+            value = super().to_internal_value(data)
+            errors: dict = {}
+        except serializers.ValidationError as exc:
+            errors = (
+                dict(exc.detail)
+                if isinstance(exc.detail, dict)
+                else {"non_field_errors": exc.detail}
+            )
+            value = {k: data.get(k) for k in ("type", "params", "identity_id") if k not in errors}
+            if not isinstance(data, dict):
+                raise
+        cleaned, domain_errors = check_action_fields(
+            workspace=self.context["workspace"],
+            type=value.get("type"),
+            params=value.get("params"),
+            identity_id=value.get("identity_id"),
+        )
+        for path, messages in domain_errors.items():
+            errors.setdefault(path, messages)
+        if errors:
+            raise serializers.ValidationError(errors)
+        value["params"] = cleaned["params"]
+        value["identity"] = cleaned["identity"]
+        return value
+
+
+class ActionCreatedEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    action_id = serializers.CharField()
+    action_summary = serializers.CharField()
+    action = ActionSerializer()
+
+
+class ActionEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    action = ActionDetailSerializer()
+
+
+class ActionListEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    actions = ActionSerializer(many=True)
+    pagination = LimitSkipPaginationSerializer()
+
+
+SORTABLE = ["created_at", "updated_at", "scheduled_time", "executed_at", "status", "type"]
+
+
+class ActionListParams(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ActionStatus.choices, required=False)
+    type = serializers.ChoiceField(choices=ActionType.choices, required=False)
+    list_id = serializers.CharField(required=False)
+    item_id = serializers.CharField(required=False)
+    identity_id = serializers.CharField(required=False)
+    sort_by = serializers.ChoiceField(choices=SORTABLE, default="created_at")
+    sort_dir = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+
+
+class DecideSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=Decision.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    params = serializers.DictField(required=False)
+    scheduled_time = AwareDateTimeField(required=False)
+
+
+class BulkDecideSerializer(DecideSerializer):
+    action_ids = serializers.ListField(
+        child=serializers.CharField(max_length=32), allow_empty=False, max_length=500
+    )
+
+
+class BulkResultSerializer(serializers.Serializer):
+    action_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["success", "error"])
+    action_status = serializers.ChoiceField(choices=ActionStatus.choices, required=False)
+    error = serializers.DictField(required=False)
+
+
+class BulkEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    results = BulkResultSerializer(many=True)
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()

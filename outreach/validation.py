@@ -1,0 +1,61 @@
+"""Domain checks for an action's fields, shared by the API and the services.
+
+They collect every problem instead of stopping at the first, so a 400 names
+every bad field, and they tolerate missing inputs (a field that failed its
+shape check upstream is simply not checked again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import Workspace
+from outreach.models import TYPE_CHANNELS, ActionType, Identity
+from outreach.params import validate_params
+
+
+def check_action_fields(
+    *,
+    workspace: Workspace,
+    type: Any = None,
+    params: Any = None,
+    identity_id: Any = None,
+    identity: Identity | None = None,
+    check_identity: bool = True,
+) -> tuple[dict, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    cleaned: dict = {}
+
+    if type is not None:
+        if type not in ActionType.values:
+            errors["type"] = [
+                f"Unknown action type {type!r}; valid types: {', '.join(ActionType.values)}."
+            ]
+        else:
+            cleaned["type"] = type
+            if params is not None:
+                normalised, params_errors = validate_params(type, params)
+                errors.update(params_errors)
+                if not params_errors:
+                    cleaned["params"] = normalised
+
+    if check_identity:
+        if identity is None and identity_id is not None:
+            identity = Identity.objects.filter(workspace=workspace, public_id=identity_id).first()
+            if identity is None:
+                errors["identity_id"] = [f"No identity {identity_id!r} in this workspace."]
+        if identity is not None:
+            if identity.workspace_id != workspace.pk:
+                errors["identity_id"] = ["No such identity in this workspace."]
+            elif not identity.is_active:
+                errors["identity_id"] = [f"Identity {identity.public_id} is deactivated."]
+            elif "type" in cleaned:
+                channels = TYPE_CHANNELS[cleaned["type"]]
+                if channels is not None and identity.channel not in channels:
+                    wanted = "/".join(sorted(channels))
+                    errors["identity_id"] = [
+                        f"A {cleaned['type']} action needs a {wanted} identity; "
+                        f"{identity.public_id} is a {identity.channel} identity."
+                    ]
+            cleaned["identity"] = identity
+    return cleaned, errors
