@@ -4,9 +4,10 @@
     required_scopes = {"GET": Scope.ACTIONS_READ}
     required_scopes = {"GET": (Scope.TICKETS_READ, Scope.SETTINGS_MANAGE)}  # any of
 
-The viewset action name wins over the HTTP method. A view that declares nothing
-for the request is refused: forgetting a scope must fail closed. `ANY_KEY` lets
-any valid key through (e.g. /v1/me).
+The most specific entry wins: "<action>:<METHOD>" (e.g. "notes:POST" for an
+action serving several methods), then the viewset action, then the method. A
+view that declares nothing for the request is refused: forgetting a scope must
+fail closed. `ANY_KEY` lets any valid key through (e.g. /v1/me).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ ANY_KEY = "*"
 def required_scopes_for(view, method: str) -> tuple[str, ...] | None:
     table = getattr(view, "required_scopes", None) or {}
     action = getattr(view, "action", None)
-    scope = table.get(action) if action else None
+    scope = None
+    if action:
+        scope = table.get(f"{action}:{method}") or table.get(action)
     if scope is None:
         scope = table.get(method)
     if scope is None:

@@ -86,6 +86,16 @@ def _scheme(name: str, url: str, allowed: set[str]) -> str:
     return scheme
 
 
+def url(name: str, default: str) -> str:
+    """An absolute http(s) base URL, without a trailing slash."""
+    value = env_str(name, default)
+    assert value is not None
+    _scheme(name, value, {"http", "https"})
+    if not urlsplit(value).netloc:
+        raise ImproperlyConfigured(f"{name}={value!r} names no host.")
+    return value.rstrip("/")
+
+
 def database_config(name: str, default: str) -> dict:
     """Parse DATABASE_URL (``postgres://user@host:5432/db`` or ``sqlite:////abs/path``)."""
     url = env_str(name, default)

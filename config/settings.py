@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "import_export",
     "accounts",
     "contacts",
     "outreach",
@@ -151,6 +152,8 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(DATA_DIR / "mail")
 EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "outreach@localhost")
+# Absolute links in outgoing messages (unsubscribe URLs) start with this.
+PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Auth, i18n, static -----------------------------------------------------

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import healthz
+from contacts.views import unsubscribe
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +12,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/", include("accounts.api.urls")),
     path("v1/", include("outreach.api.urls")),
+    path("v1/", include("contacts.api.urls")),
+    path("u/<str:token>", unsubscribe, name="unsubscribe"),
 ]
 
 handler404 = "config.views.not_found"

@@ -112,6 +112,14 @@ class Action(WorkspaceOwned):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Kept when the contact is deleted: actions stay in the audit log.
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="actions",
+    )
     list_id = models.CharField(max_length=200, blank=True)
     item_id = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
@@ -161,6 +169,7 @@ class Action(WorkspaceOwned):
             models.Index(fields=["workspace", "list_id"], name="action_ws_list_idx"),
             models.Index(fields=["workspace", "item_id"], name="action_ws_item_idx"),
             models.Index(fields=["workspace", "owner"], name="action_ws_owner_idx"),
+            models.Index(fields=["contact", "created_at"], name="action_contact_idx"),
         ]
 
     def __str__(self) -> str:

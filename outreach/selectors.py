@@ -16,7 +16,7 @@ def actions_visible_to(
     actions = (Action.objects.all() if actions is None else actions).for_workspace(
         api_key.workspace
     )
-    actions = actions.select_related("identity", "owner")
+    actions = actions.select_related("identity", "owner", "contact")
     if not api_key.is_workspace_admin:
         actions = actions.filter(owner=api_key.user)
     return actions

@@ -21,7 +21,10 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
+from contacts.models import Contact
+from contacts.selectors import contact_for_recipient
 from outreach.models import (
+    FINAL_STATUSES,
     Action,
     ActionStatus,
     ActionTransition,
@@ -30,7 +33,7 @@ from outreach.models import (
     Decision,
     Identity,
 )
-from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone
+from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone, summary_of
 from outreach.validation import check_action_fields
 
 BULK_LIMIT = 500
@@ -142,6 +145,22 @@ def identity_deactivate(*, identity: Identity) -> Identity:
 
 # --- Actions ------------------------------------------------------------------
 def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "") -> None:
+    """Audit a transition; an outcome (a final status) on a contact also goes
+    into the contact's timeline."""
+    if action.status in FINAL_STATUSES and action.contact_id:
+        from contacts.services import event_record
+
+        event_record(
+            contact=action.contact,
+            type=f"action.{action.status}",
+            actor=actor,
+            data={
+                "action_id": action.public_id,
+                "action_type": action.type,
+                "summary": summary_of(action.type, action.params),
+                "reason": reason,
+            },
+        )
     ActionTransition.objects.create(
         workspace_id=action.workspace_id,
         action=action,
@@ -165,6 +184,7 @@ def action_create(
     type: str,
     params: dict,
     identity: Identity,
+    contact: Contact | None = None,
     scheduled_time: dt.datetime | None = None,
     direct: bool = False,
     require_approval: bool = False,
@@ -176,11 +196,17 @@ def action_create(
     cleaned, errors = check_action_fields(
         workspace=workspace, type=type, params=params, identity=identity
     )
+    if contact is not None and contact.workspace_id != workspace.pk:
+        errors["contact_id"] = ["No such contact in this workspace."]
     if scheduled_time is not None and timezone.is_naive(scheduled_time):
         errors["scheduled_time"] = ["Must include a timezone offset."]
     if errors:
         raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
 
+    if contact is None:
+        contact = cleaned.get("contact") or contact_for_recipient(
+            workspace=workspace, params=cleaned["params"]
+        )
     now = timezone.now()
     # `direct` or no time means due now; a time in the past is due now as well.
     due = now if direct or scheduled_time is None else scheduled_time
@@ -190,6 +216,7 @@ def action_create(
             type=cleaned["type"],
             params=cleaned["params"],
             identity=cleaned["identity"],
+            contact=contact,
             owner=actor.user,
             list_id=list_id,
             item_id=item_id,

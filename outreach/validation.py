@@ -22,6 +22,7 @@ def check_action_fields(
     identity_id: Any = None,
     identity: Identity | None = None,
     check_identity: bool = True,
+    contact_id: Any = None,
 ) -> tuple[dict, dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     cleaned: dict = {}
@@ -38,6 +39,19 @@ def check_action_fields(
                 errors.update(params_errors)
                 if not params_errors:
                     cleaned["params"] = normalised
+                    if type == ActionType.UPDATE_LIFECYCLE_STAGE:
+                        contact = _contact(workspace, normalised["contact_id"])
+                        if contact is None:
+                            errors["params.contact_id"] = [
+                                f"No contact {normalised['contact_id']!r} in this workspace."
+                            ]
+                        cleaned["contact"] = contact
+
+    if contact_id is not None:
+        contact = _contact(workspace, contact_id)
+        if contact is None:
+            errors["contact_id"] = [f"No contact {contact_id!r} in this workspace."]
+        cleaned["contact"] = contact
 
     if check_identity:
         if identity is None and identity_id is not None:
@@ -59,3 +73,9 @@ def check_action_fields(
                     ]
             cleaned["identity"] = identity
     return cleaned, errors
+
+
+def _contact(workspace: Workspace, contact_id: Any):
+    from contacts.models import Contact
+
+    return Contact.objects.for_workspace(workspace).filter(public_id=str(contact_id)).first()

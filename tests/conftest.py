@@ -138,3 +138,21 @@ def make_action(workspace, owner, email_identity):
         )
 
     return make
+
+
+# --- contacts ---------------------------------------------------------------
+@pytest.fixture
+def make_contact(workspace):
+    """Create a contact through the service (so its events exist)."""
+    from accounts.actors import Actor
+    from contacts import services as contact_services
+
+    def make(email: str, workspace_=None, **properties):
+        return contact_services.contact_create(
+            workspace=workspace_ or workspace,
+            actor=Actor.system("test"),
+            email=email,
+            properties=properties or None,
+        )
+
+    return make

@@ -104,6 +104,7 @@ class ActionSerializer(serializers.Serializer):
     summary = serializers.SerializerMethodField()
     params = serializers.DictField()
     identity_id = serializers.CharField(source="identity.public_id")
+    contact_id = serializers.CharField(source="contact.public_id", allow_null=True, default=None)
     owner = UserRefSerializer(allow_null=True)
     list_id = serializers.CharField(allow_null=True)
     item_id = serializers.CharField(allow_null=True)
@@ -140,6 +141,7 @@ class ActionCreateSerializer(serializers.Serializer):
     type = serializers.CharField()
     params = serializers.DictField()
     identity_id = serializers.CharField()
+    contact_id = serializers.CharField(required=False, allow_null=True, default=None)
     direct = serializers.BooleanField(default=False)
     scheduled_time = AwareDateTimeField(required=False, allow_null=True, default=None)
     list_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
@@ -157,7 +159,8 @@ class ActionCreateSerializer(serializers.Serializer):
                 if isinstance(exc.detail, dict)
                 else {"non_field_errors": exc.detail}
             )
-            value = {k: data.get(k) for k in ("type", "params", "identity_id") if k not in errors}
+            keys = ("type", "params", "identity_id", "contact_id")
+            value = {k: data.get(k) for k in keys if k not in errors}
             if not isinstance(data, dict):
                 raise
         cleaned, domain_errors = check_action_fields(
@@ -165,6 +168,7 @@ class ActionCreateSerializer(serializers.Serializer):
             type=value.get("type"),
             params=value.get("params"),
             identity_id=value.get("identity_id"),
+            contact_id=value.get("contact_id"),
         )
         for path, messages in domain_errors.items():
             errors.setdefault(path, messages)
@@ -172,6 +176,7 @@ class ActionCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(errors)
         value["params"] = cleaned["params"]
         value["identity"] = cleaned["identity"]
+        value["contact"] = cleaned.get("contact")
         return value
 
 

@@ -175,6 +175,7 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
             type=data["type"],
             params=data["params"],
             identity=data["identity"],
+            contact=data["contact"],
             scheduled_time=data["scheduled_time"],
             direct=data["direct"],
             require_approval=data["require_approval"],

@@ -78,3 +78,14 @@ def test_it_seeds_demo_actions_awaiting_approval_once():
     seed()
     seed()
     assert Action.objects.filter(status=ActionStatus.PENDING_APPROVAL).count() == 4
+
+
+def test_demo_actions_are_linked_to_demo_contacts():
+    from contacts.models import Contact
+    from outreach.models import Action
+
+    seed()
+    seed()
+    assert Contact.objects.count() == 4
+    linked = Action.objects.filter(contact__isnull=False).count()
+    assert linked == 4  # ada, grace, John's phone, Jane's LinkedIn

@@ -51,6 +51,7 @@ def load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProce
         ("FIELD_ENCRYPTION_KEYS", f"{GOOD_KEY},not-a-key", "key #2 is not a valid Fernet key"),
         ("CONN_MAX_AGE", "-1", "CONN_MAX_AGE=-1 must be at least 0"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is not a logging level"),
+        ("PUBLIC_BASE_URL", "hub.example.com", "PUBLIC_BASE_URL must be a URL"),
     ],
 )
 def test_it_fails_loudly_on_a_malformed_value(tmp_path, variable, value, complaint):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Role
+from contacts.models import Contact
 from outreach import services
 from outreach.models import Action, ActionStatus, ApprovalDecision, Identity, PendingApproval
 from outreach.previews import preview_of, sms_segments
@@ -542,6 +543,7 @@ def test_the_index_hides_the_count_from_users_who_cannot_see_the_queue(workspace
 
 def test_every_type_renders_its_review_page(reviewer_client, workspace, owner, identities):
     phone = services.identity_create(workspace=workspace, channel="phone", address="+14155550199")
+    contact = Contact.objects.create(workspace=workspace, email="con@example.com")
     proposals = [
         (
             "email_message",
@@ -557,7 +559,7 @@ def test_every_type_renders_its_review_page(reviewer_client, workspace, owner, i
         ),
         (
             "update_lifecycle_stage",
-            {"contact_id": "con_1", "stage": "customer", "reason": "Signed"},
+            {"contact_id": contact.public_id, "stage": "customer", "reason": "Signed"},
             identities["email"],
             "Customer",
         ),

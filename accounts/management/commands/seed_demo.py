@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import seed_accounts
+from contacts.demo import seed_contacts
 from outreach.demo import seed_outreach
 
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
             creds = seed_accounts()
+            seed_contacts(workspace=creds.workspace)
             seed_outreach(workspace=creds.workspace, user=creds.user)
         url = options["url"].rstrip("/")
         self.stdout.write(
