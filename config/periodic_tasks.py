@@ -25,6 +25,12 @@ class Periodic:
 
 
 PERIODIC_TASKS: dict[str, Periodic] = {
+    "outreach.dispatch_due": Periodic(
+        task="outreach.dispatch_due",
+        every_seconds=1,
+        description="Reclaim expired leases, claim due actions, hand them to workers.",
+        expires_seconds=10,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

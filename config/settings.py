@@ -128,7 +128,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -155,6 +155,37 @@ DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "outreach@localhost")
 # Absolute links in outgoing messages (unsubscribe URLs) start with this.
 PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Email through an ESP instead of SMTP: ANYMAIL_ESP names an anymail backend
+# (mailgun, sendgrid, postmark, amazon_ses, brevo, ...) and ANYMAIL_API_KEY its key.
+ANYMAIL_ESP = env.env_str("ANYMAIL_ESP")
+if ANYMAIL_ESP:
+    if not ANYMAIL_ESP.replace("_", "").isalnum():
+        raise ImproperlyConfigured(f"ANYMAIL_ESP={ANYMAIL_ESP!r} is not an anymail ESP name.")
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    ANYMAIL = {f"{ANYMAIL_ESP.upper()}_API_KEY": env.env_str("ANYMAIL_API_KEY", "")}
+
+# --- Execution engine ---------------------------------------------------------
+# How long a claimed action may stay `processing` before it is reclaimed (a
+# worker killed mid-send). Longer than any provider call's timeout.
+ACTION_LEASE_SECONDS = env.env_int("ACTION_LEASE_SECONDS", 300, minimum=30)
+ACTION_MAX_RETRIES = env.env_int("ACTION_MAX_RETRIES", 5, minimum=0)
+ACTION_RETRY_BASE_SECONDS = env.env_int("ACTION_RETRY_BASE_SECONDS", 30, minimum=1)
+ACTION_RETRY_MAX_SECONDS = env.env_int("ACTION_RETRY_MAX_SECONDS", 3600, minimum=1)
+DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 100, minimum=1)
+PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1)
+
+# Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so
+# tests talk to a local fake that speaks Twilio's wire format.
+TWILIO_ACCOUNT_SID = env.env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env.env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_BASE_URL = env.url("TWILIO_BASE_URL", "https://api.twilio.com")
+TWILIO_STATUS_CALLBACK_URL = env.env_str("TWILIO_STATUS_CALLBACK_URL", "")
+
+# LinkedIn messages go to a LinkedIn automation service's webhook, signed the
+# Standard Webhooks way with LINKEDIN_WEBHOOK_SECRET ("whsec_<base64>").
+LINKEDIN_WEBHOOK_URL = env.env_str("LINKEDIN_WEBHOOK_URL", "")
+LINKEDIN_WEBHOOK_SECRET = env.env_str("LINKEDIN_WEBHOOK_SECRET", "")
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,6 +15,9 @@ def contact_for_recipient(*, workspace: Workspace, params: dict) -> Contact | No
     contacts: QuerySet[Contact] = Contact.objects.for_workspace(workspace)
     if params.get("contact_id"):
         return contacts.filter(public_id=params["contact_id"]).first()
+    if params.get("thread_id") and not params.get("to"):
+        # A reply in a thread reaches the thread's contact.
+        return contacts.filter(conversations__public_id=params["thread_id"]).first()
     if params.get("to"):
         return (
             contacts.annotate(email_lower=Lower("email"))

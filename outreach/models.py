@@ -229,6 +229,59 @@ class ActionTransition(WorkspaceOwned):
         return f"{self.from_status or '∅'} → {self.to_status} by {self.actor_label}"
 
 
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    TRANSIENT_ERROR = "transient_error", "Transient error (retried)"
+    PERMANENT_ERROR = "permanent_error", "Permanent error"
+    LOST = "lost", "Lost (worker died, lease reclaimed)"
+
+
+class ActionAttempt(WorkspaceOwned):
+    """One execution attempt: a provider call made under one lease. A lease
+    allows exactly one attempt, so a redelivered task cannot send twice."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="attempts")
+    # Denormalised for the rolling 24-hour daily-limit count per identity.
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    lease_token = models.UUIDField()
+    outcome = models.CharField(
+        max_length=20, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING
+    )
+    error_message = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            # One claim (lease token) may cover a batch; each action gets one
+            # attempt per claim.
+            models.UniqueConstraint(fields=["action", "lease_token"], name="attempt_one_per_lease")
+        ]
+        indexes = [
+            models.Index(fields=["identity", "started_at"], name="attempt_identity_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.action_id}: {self.outcome}"
+
+
+class SchedulerLock(models.Model):
+    """Leader election for celery beat: only the holder of an unexpired lock
+    sends periodic tasks, so a second beat process does nothing."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"
+
+
 class PendingApproval(Action):
     """The reviewers' approval queue in the admin: actions awaiting a decision."""
 

@@ -10,6 +10,7 @@ transaction mode gives the same serialisation.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from outreach.models import (
     Action,
     ActionStatus,
     ActionTransition,
+    ActionType,
     ApprovalDecision,
     Channel,
     Decision,
@@ -37,6 +39,7 @@ from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone, 
 from outreach.validation import check_action_fields
 
 BULK_LIMIT = 500
+logger = logging.getLogger("outreach.actions")
 
 
 # --- Identities ---------------------------------------------------------------
@@ -161,6 +164,15 @@ def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "")
                 "reason": reason,
             },
         )
+    logger.info(
+        "action_transition action=%s type=%s from=%s to=%s actor=%s reason=%r",
+        action.public_id,
+        action.type,
+        from_status or "-",
+        action.status,
+        actor.label,
+        reason,
+    )
     ActionTransition.objects.create(
         workspace_id=action.workspace_id,
         action=action,
@@ -171,6 +183,14 @@ def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "")
         actor_label=actor.label,
         reason=reason,
     )
+
+
+def _dispatch_after_commit(action: Action) -> None:
+    """Run a due-now action right away instead of at the next beat tick."""
+    from outreach.tasks import dispatch_action
+
+    action_id = action.pk
+    transaction.on_commit(lambda: dispatch_action.delay(action_id))
 
 
 def _lock(action: Action) -> Action:
@@ -228,6 +248,8 @@ def action_create(
             multitouch_group_id=multitouch_group_id,
         )
         _record(action, from_status="", actor=actor, reason="created")
+        if direct and action.status == ActionStatus.SCHEDULED:
+            _dispatch_after_commit(action)
     return action
 
 
@@ -310,6 +332,7 @@ def action_decide(
             locked.status = ActionStatus.SCHEDULED
             if locked.direct:
                 locked.scheduled_time = timezone.now()
+                _dispatch_after_commit(locked)
         locked.save()
         ApprovalDecision.objects.create(
             workspace_id=locked.workspace_id,
@@ -417,4 +440,52 @@ def action_execute_now(*, action: Action, actor: Actor) -> Action:
         locked.direct = True
         locked.save(update_fields=["scheduled_time", "direct", "updated_at"])
         _record(locked, from_status=ActionStatus.SCHEDULED, actor=actor, reason="execute: due now")
+        _dispatch_after_commit(locked)
+    return locked
+
+
+def action_complete_task(*, action: Action, actor: Actor, note: str = "") -> Action:
+    """A `task` is done by a person: scheduled → completed."""
+    with transaction.atomic():
+        locked = _lock(action)
+        if locked.type != ActionType.TASK:
+            raise InvalidTransition(
+                f"Action {locked.public_id} is a {locked.type}; only tasks are completed by hand.",
+                code="not_a_task",
+            )
+        if locked.status != ActionStatus.SCHEDULED:
+            raise InvalidTransition(
+                f"Action {locked.public_id} is {locked.status}; only a scheduled task can be "
+                "completed."
+            )
+        locked.status = ActionStatus.COMPLETED
+        locked.executed_at = timezone.now()
+        locked.save(update_fields=["status", "executed_at", "updated_at"])
+        _record(
+            locked,
+            from_status=ActionStatus.SCHEDULED,
+            actor=actor,
+            reason=f"completed: {note}" if note else "completed",
+        )
+    return locked
+
+
+def action_retry(*, action: Action, actor: Actor) -> Action:
+    """A failed action goes back in the queue, due now, with a fresh retry
+    budget; its earlier attempts stay in its history."""
+    with transaction.atomic():
+        locked = _lock(action)
+        if locked.status != ActionStatus.FAILED:
+            raise InvalidTransition(
+                f"Action {locked.public_id} is {locked.status}; only failed actions can be retried."
+            )
+        locked.status = ActionStatus.SCHEDULED
+        locked.scheduled_time = timezone.now()
+        locked.retry_count = 0
+        locked.error_message = ""
+        locked.save(
+            update_fields=["status", "scheduled_time", "retry_count", "error_message", "updated_at"]
+        )
+        _record(locked, from_status=ActionStatus.FAILED, actor=actor, reason="retry requested")
+        _dispatch_after_commit(locked)
     return locked

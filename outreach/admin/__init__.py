@@ -5,7 +5,10 @@
   Approve / Reject / Edit-and-approve. Decisions post to `decide_view`, which
   calls `outreach.services.action_decide` like the API does, so the admin and
   the API can never disagree; bulk approve/reject call `action_bulk_decide`.
-- **Actions**: every action, read-only. Status changes only through services.
+- **Actions**: every action, read-only, with counts by status, a Stuck filter
+  (processing past its lease), each action's attempts and last error, and Retry /
+  Complete task buttons (services `action_retry` / `action_complete_task`).
+  The index shows the approval queue, failed and stuck counts.
 - **Identities**: created and edited through `identity_create` /
   `identity_update`.
 

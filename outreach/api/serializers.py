@@ -129,8 +129,18 @@ class ActionSerializer(serializers.Serializer):
         return data
 
 
+class AttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    outcome = serializers.CharField()
+    error_message = serializers.CharField()
+    provider_message_id = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class ActionDetailSerializer(ActionSerializer):
     decisions = DecisionSerializer(many=True, read_only=True)
+    attempts = AttemptSerializer(many=True, read_only=True)
 
 
 class ActionCreateSerializer(serializers.Serializer):
@@ -236,3 +246,25 @@ class BulkEnvelope(serializers.Serializer):
     results = BulkResultSerializer(many=True)
     succeeded = serializers.IntegerField()
     failed = serializers.IntegerField()
+
+
+class CompleteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class ProcessParams(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
+
+
+class ProcessResultSerializer(serializers.Serializer):
+    action_id = serializers.CharField()
+    result = serializers.ChoiceField(
+        choices=["completed", "retrying", "failed", "deferred", "stale"]
+    )
+    error = serializers.CharField(allow_null=True)
+
+
+class ProcessEnvelope(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    processed = serializers.IntegerField()
+    results = ProcessResultSerializer(many=True)

@@ -26,6 +26,7 @@ from outreach.api.serializers import (
     ActionSerializer,
     BulkDecideSerializer,
     BulkEnvelope,
+    CompleteSerializer,
     DecideSerializer,
     IdentityEnvelope,
     IdentityListEnvelope,
@@ -33,7 +34,10 @@ from outreach.api.serializers import (
     IdentitySerializer,
     IdentityUpdateSerializer,
     IdentityWriteSerializer,
+    ProcessEnvelope,
+    ProcessParams,
 )
+from outreach.execution import actions_process_now
 from outreach.models import Action, ActionStatus, Identity
 from outreach.params import summary_of
 from outreach.selectors import actions_visible_to
@@ -144,6 +148,9 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         "cancel": Scope.ACTIONS_WRITE,
         "approve": Scope.ACTIONS_APPROVE,
         "bulk_approve": Scope.ACTIONS_APPROVE,
+        "process": Scope.ACTIONS_WRITE,
+        "complete": Scope.ACTIONS_WRITE,
+        "retry": Scope.ACTIONS_WRITE,
     }
 
     def get_queryset(self) -> QuerySet[Action]:
@@ -227,6 +234,44 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
     def cancel(self, request: Request, action_id: str) -> Response:
         action = services.action_cancel(action=self.get_object(), actor=self.actor)
         return Response(ok(action=ActionDetailSerializer(action).data))
+
+    @extend_schema(request=CompleteSerializer, responses=ActionEnvelope)
+    @route(detail=True, methods=["post"])
+    def complete(self, request: Request, action_id: str) -> Response:
+        """A `task` is completed by a person."""
+        body = CompleteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = services.action_complete_task(
+            action=self.get_object(), actor=self.actor, note=body.validated_data["note"]
+        )
+        return Response(ok(action=ActionDetailSerializer(action).data))
+
+    @extend_schema(request=None, responses=ActionEnvelope)
+    @route(detail=True, methods=["post"])
+    def retry(self, request: Request, action_id: str) -> Response:
+        """A failed action goes back in the queue, due now."""
+        action = services.action_retry(action=self.get_object(), actor=self.actor)
+        return Response(ok(action=ActionDetailSerializer(action).data))
+
+    @extend_schema(parameters=[ProcessParams], request=None, responses=ProcessEnvelope)
+    @route(detail=False, methods=["post"])
+    def process(self, request: Request) -> Response:
+        """Claim this workspace's due actions and execute them now, in this request."""
+        params = ProcessParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        outcomes = actions_process_now(
+            workspace=self.workspace, limit=params.validated_data["limit"]
+        )
+        public_ids = dict(
+            Action.objects.filter(pk__in=[o.action_id for o in outcomes]).values_list(
+                "id", "public_id"
+            )
+        )
+        results = [
+            {"action_id": public_ids[o.action_id], "result": o.status, "error": o.error or None}
+            for o in outcomes
+        ]
+        return Response(ok(processed=len(results), results=results))
 
     @extend_schema(
         request=DecideSerializer, responses=ActionEnvelope, parameters=[IDEMPOTENCY_HEADER]

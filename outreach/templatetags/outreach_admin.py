@@ -7,8 +7,9 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
-from outreach.models import PendingApproval
+from outreach.models import Action, ActionStatus, PendingApproval
 
 register = template.Library()
 
@@ -28,3 +29,31 @@ def approval_queue_summary(context: template.Context) -> dict | None:
         count=Count("pk"), overdue=Count("pk", filter=Q(scheduled_time__lte=timezone.now()))
     )
     return {**counts, "url": reverse("admin:outreach_pendingapproval_changelist")}
+
+
+@register.simple_tag(takes_context=True)
+def operations_summary(context: template.Context) -> dict | None:
+    """How many of the user's actions failed, and how many are stuck in
+    `processing` past their lease (beat reclaims those within a second, so any
+    that stay mean beat is down), in one query with the action list's own
+    queryset. None when the user may not see actions."""
+    from outreach.admin.actions import STUCK_PARAM, STUCK_VALUE, stuck_q
+
+    request = context.get("request")
+    if request is None or not admin.site.is_registered(Action):
+        return None
+    model_admin = admin.site.get_model_admin(Action)
+    if not model_admin.has_view_permission(request):
+        return None
+    failed, stuck = Q(status=ActionStatus.FAILED), stuck_q(timezone.now())
+    counts = (
+        model_admin.get_queryset(request)
+        .filter(failed | stuck)
+        .aggregate(failed=Count("pk", filter=failed), stuck=Count("pk", filter=stuck))
+    )
+    url = reverse("admin:outreach_action_changelist")
+    return {
+        **counts,
+        "failed_url": f"{url}?{urlencode({'status__exact': ActionStatus.FAILED.value})}",
+        "stuck_url": f"{url}?{urlencode({STUCK_PARAM: STUCK_VALUE})}",
+    }

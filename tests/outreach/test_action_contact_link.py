@@ -69,3 +69,14 @@ def test_update_lifecycle_stage_needs_an_existing_contact(
     assert response.status_code == 201
     assert response.json()["action"]["contact_id"] == contact.public_id
     assert Contact.objects.get().lifecyclestage == ""  # it changes when the action executes
+
+
+def test_a_reply_in_a_thread_links_to_the_threads_contact(make_action, make_contact):
+    from contacts.models import Conversation
+
+    contact = make_contact("jane@example.com")
+    thread = Conversation.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, channel="email", subject="Hi"
+    )
+    action = make_action(type="email_message", params={"thread_id": thread.public_id, "body": "b"})
+    assert action.contact == contact

@@ -1,0 +1,84 @@
+"""A beat scheduler that only sends periodic tasks while it holds the leader lock.
+
+Two `celery beat` processes (a deploy overlap, a mistake) would otherwise send
+every periodic task twice. The lock is a row (outreach.SchedulerLock) taken
+with a conditional UPDATE whose row count is checked, on PostgreSQL and SQLite
+alike: the holder renews it every tick; another process may take it only once
+it has expired (its holder died). A process without the lock sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import timezone
+from django_celery_beat.schedulers import DatabaseScheduler
+
+logger = logging.getLogger("config.beat")
+
+LOCK_NAME = "celery-beat"
+LOCK_TTL = timedelta(seconds=15)
+
+
+def acquire_beat_lock(holder: str, *, ttl: timedelta = LOCK_TTL) -> bool:
+    """Take or renew the lock for `holder`. True when `holder` holds it."""
+    from outreach.models import SchedulerLock
+
+    now = timezone.now()
+    taken = SchedulerLock.objects.filter(name=LOCK_NAME, holder=holder).update(
+        expires_at=now + ttl
+    ) or SchedulerLock.objects.filter(name=LOCK_NAME, expires_at__lt=now).update(
+        holder=holder, expires_at=now + ttl
+    )
+    if taken:
+        return True
+    try:
+        with transaction.atomic():
+            SchedulerLock.objects.create(name=LOCK_NAME, holder=holder, expires_at=now + ttl)
+        return True
+    except IntegrityError:
+        return False  # someone else holds an unexpired lock
+
+
+def release_beat_lock(holder: str) -> None:
+    from outreach.models import SchedulerLock
+
+    SchedulerLock.objects.filter(name=LOCK_NAME, holder=holder).delete()
+
+
+class SingleBeatScheduler(DatabaseScheduler):
+    """django-celery-beat's DatabaseScheduler, gated by the leader lock."""
+
+    follower_sleep = 1.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leading = False
+        super().__init__(*args, **kwargs)
+
+    def tick(self, *args, **kwargs):
+        close_old_connections()
+        try:
+            leading = acquire_beat_lock(self.holder)
+        except Exception:
+            logger.exception("beat lock: database unavailable; not sending")
+            leading = False
+        if leading != self.leading:
+            logger.warning("beat %s %s the leader lock", self.holder, "took" if leading else "lost")
+            self.leading = leading
+        if not leading:
+            return self.follower_sleep
+        return min(super().tick(*args, **kwargs), self.follower_sleep)
+
+    def close(self) -> None:
+        if self.leading:
+            try:
+                release_beat_lock(self.holder)
+            except Exception:
+                logger.exception("beat lock: could not release")
+        super().close()

@@ -1,0 +1,373 @@
+"""The execution engine's services: claim due actions, execute them, reclaim
+expired leases, retry with backoff.
+
+The database is the queue. A due action is a row with `status=scheduled` and
+`scheduled_time <= now`. The dispatcher claims due rows (SELECT … FOR UPDATE
+SKIP LOCKED on PostgreSQL; on SQLite the IMMEDIATE transaction serialises
+claimers and the conditional UPDATE's row count is checked), marks them
+`processing` with a lease (a token and an expiry), and hands their ids to
+workers after commit. Nothing scheduled waits in the broker: no ETA tasks.
+
+A worker runs one action under one lease in three steps:
+1. start (short transaction): the lease must still be ours and have no attempt
+   yet (one attempt per lease, so a redelivered task cannot send twice);
+   suppression fails the action; a closed sending window or a reached daily
+   limit defers it; otherwise an ActionAttempt is recorded as running;
+2. the provider call, outside any transaction, with the action's idempotency key;
+3. finish (short transaction): completed, retried with backoff, or failed.
+
+A worker killed in step 2 leaves a running attempt under an expired lease; the
+reclaimer marks it lost and requeues the action, and the resend carries the
+same idempotency key (for email the same Message-ID) so providers and
+receivers can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.models import Workspace
+from contacts.selectors import contact_for_recipient
+from outreach.executors import (
+    ExecutionContext,
+    ExecutionResult,
+    PermanentError,
+    TransientError,
+    executor_for,
+    idempotency_key_for,
+)
+from outreach.models import (
+    Action,
+    ActionAttempt,
+    ActionStatus,
+    ActionTransition,
+    ActionType,
+    AttemptOutcome,
+    Identity,
+)
+from outreach.sending_rules import next_allowed_time
+from outreach.services import _record
+
+logger = logging.getLogger("outreach.execution")
+
+DISPATCHER = Actor.system("dispatcher")
+WORKER = Actor.system("worker")
+# Tasks are done by people; the dispatcher never claims them.
+MANUAL_TYPES = [ActionType.TASK]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff_seconds(retry_count: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: base * 2^(n-1), capped, then scaled by
+    a random factor in [0.5, 1] so retries of many actions spread out."""
+    base = settings.ACTION_RETRY_BASE_SECONDS * 2 ** max(retry_count - 1, 0)
+    delay = min(base, settings.ACTION_RETRY_MAX_SECONDS) * random.uniform(0.5, 1.0)
+    return max(delay, retry_after or 0)
+
+
+# --- Claiming -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    action_id: int
+    lease_token: str
+
+
+def action_claim_due(
+    *,
+    limit: int,
+    workspace: Workspace | None = None,
+    action_ids: list[int] | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` due actions (oldest due first) under one new lease."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        due = Action.objects.filter(status=ActionStatus.SCHEDULED, scheduled_time__lte=now).exclude(
+            type__in=MANUAL_TYPES
+        )
+        if workspace is not None:
+            due = due.filter(workspace=workspace)
+        if action_ids is not None:
+            due = due.filter(pk__in=action_ids)
+        due = due.order_by("scheduled_time", "id")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        # The status condition makes the claim safe even without row locks.
+        Action.objects.filter(pk__in=ids, status=ActionStatus.SCHEDULED).update(
+            status=ActionStatus.PROCESSING,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
+            updated_at=now,
+        )
+        claimed = list(Action.objects.filter(lease_token=token).values_list("id", "workspace_id"))
+        ActionTransition.objects.bulk_create(
+            [
+                ActionTransition(
+                    workspace_id=workspace_id,
+                    action_id=action_id,
+                    from_status=ActionStatus.SCHEDULED,
+                    to_status=ActionStatus.PROCESSING,
+                    actor_label=DISPATCHER.label,
+                    reason="claimed",
+                )
+                for action_id, workspace_id in claimed
+            ]
+        )
+    for action_id, _ in claimed:
+        logger.info(
+            "action_transition action_id=%s from=scheduled to=processing actor=%s",
+            action_id,
+            DISPATCHER.label,
+        )
+    return [Claim(action_id, str(token)) for action_id, _ in claimed]
+
+
+def action_reclaim_expired(*, limit: int = 500) -> int:
+    """Requeue actions whose lease ran out. An attempt that was running is
+    marked lost and counts as a try; a claim that never started does not."""
+    now = timezone.now()
+    reclaimed = 0
+    with transaction.atomic():
+        expired = Action.objects.filter(
+            status=ActionStatus.PROCESSING, lease_expires_at__lt=now
+        ).order_by("lease_expires_at")
+        if connection.vendor == "postgresql":
+            expired = expired.select_for_update(skip_locked=True, of=("self",))
+        for action in expired[:limit]:
+            attempt = ActionAttempt.objects.filter(
+                action=action, lease_token=action.lease_token
+            ).first()
+            reason = "lease expired before the attempt started: requeued"
+            if attempt is not None:
+                attempt.outcome = AttemptOutcome.LOST
+                attempt.finished_at = now
+                attempt.error_message = "Worker lost mid-attempt; lease reclaimed."
+                attempt.save(update_fields=["outcome", "finished_at", "error_message"])
+                action.retry_count += 1
+                reason = "lease expired mid-attempt: requeued (resend keeps the idempotency key)"
+            if action.retry_count > settings.ACTION_MAX_RETRIES:
+                action.status = ActionStatus.FAILED
+                action.error_message = f"Gave up after {action.retry_count} attempts (lost)."
+                reason = action.error_message
+            else:
+                action.status = ActionStatus.SCHEDULED
+                action.scheduled_time = now
+            action.lease_token = None
+            action.lease_expires_at = None
+            action.save()
+            _record(action, from_status=ActionStatus.PROCESSING, actor=DISPATCHER, reason=reason)
+            reclaimed += 1
+    return reclaimed
+
+
+def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
+    """One beat tick: reclaim expired leases, then claim due actions in batches
+    and enqueue them after commit."""
+    from outreach.tasks import execute_action
+
+    action_reclaim_expired()
+    claims: list[Claim] = []
+    for _ in range(max_batches):
+        batch = action_claim_due(limit=settings.DISPATCH_BATCH_SIZE)
+        for claim in batch:
+            execute_action.delay(claim.action_id, claim.lease_token)
+        claims.extend(batch)
+        if len(batch) < settings.DISPATCH_BATCH_SIZE:
+            break
+    return claims
+
+
+# --- Executing -------------------------------------------------------------------
+@dataclass
+class Outcome:
+    action_id: int
+    status: str  # completed | retrying | failed | deferred | stale
+    error: str = ""
+
+
+def _start(action_id: int, lease_token: str, worker: str):
+    """Step 1. Returns (action, attempt, contact) to execute, or an Outcome."""
+    now = timezone.now()
+    with transaction.atomic():
+        action = (
+            Action.objects.select_for_update(of=("self",))
+            .select_related("identity", "contact", "workspace")
+            .filter(pk=action_id)
+            .first()
+        )
+        if (
+            action is None
+            or action.status != ActionStatus.PROCESSING
+            or str(action.lease_token) != str(lease_token)
+            or ActionAttempt.objects.filter(action_id=action_id, lease_token=lease_token).exists()
+        ):
+            return Outcome(action_id, "stale")
+        contact = action.contact
+        if contact is None:
+            contact = contact_for_recipient(workspace=action.workspace, params=action.params)
+            if contact is not None:
+                action.contact = contact
+                action.save(update_fields=["contact", "updated_at"])
+        if (
+            contact is not None
+            and contact.is_suppressed
+            and action.type != ActionType.UPDATE_LIFECYCLE_STAGE
+        ):
+            _finish_failed(action, f"suppressed: {contact.suppression_reason}")
+            return Outcome(action_id, "failed", action.error_message)
+        # Lock the identity so concurrent workers count its daily limit one at a time.
+        identity = Identity.objects.select_for_update().get(pk=action.identity_id)
+        when, why = next_allowed_time(identity, contact, action.type, now)
+        if when is not None:
+            action.status = ActionStatus.SCHEDULED
+            action.scheduled_time = when
+            action.lease_token = None
+            action.lease_expires_at = None
+            action.save()
+            _record(
+                action,
+                from_status=ActionStatus.PROCESSING,
+                actor=WORKER,
+                reason=f"deferred to {when.isoformat()}: {why}",
+            )
+            return Outcome(action_id, "deferred", why)
+        attempt = ActionAttempt.objects.create(
+            workspace_id=action.workspace_id,
+            action=action,
+            identity=identity,
+            number=action.retry_count + 1,
+            lease_token=lease_token,
+            worker=worker,
+            started_at=now,
+        )
+    return action, attempt, contact
+
+
+def _finish_failed(action: Action, message: str) -> None:
+    action.status = ActionStatus.FAILED
+    action.error_message = message
+    action.lease_token = None
+    action.lease_expires_at = None
+    action.save()
+    _record(action, from_status=ActionStatus.PROCESSING, actor=WORKER, reason=message)
+
+
+def action_execute(*, action_id: int, lease_token: str, worker: str = "") -> Outcome:
+    """Run one claimed action through its executor. Idempotent per lease."""
+    started = _start(action_id, lease_token, worker or worker_name())
+    if isinstance(started, Outcome):
+        return started
+    action, attempt, contact = started
+    context = ExecutionContext(
+        action=action,
+        identity=action.identity,
+        contact=contact,
+        attempt=attempt.number,
+        idempotency_key=idempotency_key_for(action),
+    )
+    result: ExecutionResult | None = None
+    error: Exception | None = None
+    try:
+        result = executor_for(action.type).execute(context)
+    except (TransientError, PermanentError) as exc:
+        error = exc
+    except Exception as exc:  # a bug or an unmapped library error: retry, and log it
+        logger.exception("executor crashed for action %s", action.public_id)
+        error = TransientError(f"{type(exc).__name__}: {exc}")
+    return _finish(action_id, lease_token, attempt, result, error)
+
+
+def _finish(action_id, lease_token, attempt, result, error) -> Outcome:
+    now = timezone.now()
+    with transaction.atomic():
+        action = (
+            Action.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=action_id)
+        )
+        attempt.finished_at = now
+        if result is not None:
+            attempt.outcome = AttemptOutcome.COMPLETED
+            attempt.provider_message_id = result.provider_message_id[:255]
+        else:
+            attempt.outcome = (
+                AttemptOutcome.TRANSIENT_ERROR
+                if isinstance(error, TransientError)
+                else AttemptOutcome.PERMANENT_ERROR
+            )
+            attempt.error_message = str(getattr(error, "message", error))
+        ours = action.status == ActionStatus.PROCESSING and str(action.lease_token) == str(
+            lease_token
+        )
+        if not ours:
+            # The lease was reclaimed while we were sending (a very slow
+            # provider). Keep the attempt's truth; complete the action if it is
+            # back in the queue so it is not sent again.
+            attempt.save()
+            if result is not None and action.status == ActionStatus.SCHEDULED:
+                _complete(action, result, from_status=ActionStatus.SCHEDULED)
+                return Outcome(action_id, "completed")
+            return Outcome(action_id, "stale")
+        attempt.save()
+        if result is not None:
+            _complete(action, result, from_status=ActionStatus.PROCESSING)
+            return Outcome(action_id, "completed")
+        message = attempt.error_message
+        action.lease_token = None
+        action.lease_expires_at = None
+        if isinstance(error, PermanentError):
+            _finish_failed(action, message)
+            return Outcome(action_id, "failed", message)
+        action.retry_count += 1
+        action.error_message = message
+        if action.retry_count > settings.ACTION_MAX_RETRIES:
+            _finish_failed(action, f"Gave up after {action.retry_count} attempts: {message}")
+            return Outcome(action_id, "failed", action.error_message)
+        delay = backoff_seconds(action.retry_count, getattr(error, "retry_after", None))
+        action.status = ActionStatus.SCHEDULED
+        action.scheduled_time = now + timedelta(seconds=delay)
+        action.save()
+        _record(
+            action,
+            from_status=ActionStatus.PROCESSING,
+            actor=WORKER,
+            reason=f"retry {action.retry_count} in {delay:.0f}s: {message}",
+        )
+        return Outcome(action_id, "retrying", message)
+
+
+def _complete(action: Action, result: ExecutionResult, *, from_status: str) -> None:
+    action.status = ActionStatus.COMPLETED
+    action.executed_at = timezone.now()
+    action.provider_message_id = result.provider_message_id[:255]
+    action.error_message = ""
+    action.lease_token = None
+    action.lease_expires_at = None
+    action.save()
+    _record(action, from_status=from_status, actor=WORKER, reason="executed")
+
+
+def actions_process_now(*, workspace: Workspace, limit: int) -> list[Outcome]:
+    """`POST /v1/actions/process`: claim this workspace's due actions and execute
+    them synchronously, in this request."""
+    outcomes = []
+    for claim in action_claim_due(limit=limit, workspace=workspace):
+        outcomes.append(action_execute(action_id=claim.action_id, lease_token=claim.lease_token))
+    return outcomes

@@ -1,0 +1,98 @@
+"""Executors: one per action type, found through a registry.
+
+An executor performs the side effect of an action (send the email, the SMS,
+the LinkedIn message, change the stage) and reports what happened by its
+return value or the exception it raises. It never touches the action's status:
+the worker (outreach.services.action_execute) does that, around it.
+
+- Return an ExecutionResult on success, with the provider's message id.
+- Raise TransientError for failures worth retrying (network errors, timeouts,
+  5xx, 429): the worker retries with exponential backoff up to the limit.
+- Raise PermanentError for failures that will not get better (4xx, invalid
+  recipient): the action fails at once with the message as its reason.
+
+Every provider call carries `context.idempotency_key` (derived from the action's
+uuid, stable across retries and reclaimed leases) where the provider accepts
+one; for email it is the Message-ID.
+
+Adding a channel is one module: write a class with `types` and `execute`,
+decorate it with `@register`, and import the module at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from contacts.models import Contact
+    from outreach.models import Action, Identity
+
+
+class ExecutionError(Exception):
+    def __init__(self, message: str, *, detail: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail or {}
+
+
+class TransientError(ExecutionError):
+    """Retry later. `retry_after` (seconds), when the provider says, is honoured."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, detail: dict | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class PermanentError(ExecutionError):
+    """Fail now; retrying cannot help."""
+
+
+@dataclass
+class ExecutionContext:
+    action: Action
+    identity: Identity
+    contact: Contact | None
+    attempt: int  # 1 for the first try
+    idempotency_key: str
+
+
+@dataclass
+class ExecutionResult:
+    provider_message_id: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    types: tuple[str, ...]
+
+    def execute(self, context: ExecutionContext) -> ExecutionResult: ...
+
+
+REGISTRY: dict[str, Executor] = {}
+
+
+def register(cls: type) -> type:
+    instance = cls()
+    for action_type in cls.types:
+        if action_type in REGISTRY:
+            raise RuntimeError(f"Two executors for {action_type!r}")
+        REGISTRY[action_type] = instance
+    return cls
+
+
+def executor_for(action_type: str) -> Executor:
+    try:
+        return REGISTRY[action_type]
+    except KeyError:
+        raise PermanentError(f"No executor for action type {action_type!r}.") from None
+
+
+def idempotency_key_for(action: Action) -> str:
+    return f"action-{action.uuid}"
+
+
+# Importing the executor modules registers them.
+from outreach.executors import email, internal, linkedin, twilio  # noqa: E402, F401

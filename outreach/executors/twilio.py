@@ -1,0 +1,239 @@
+"""Twilio executors: `send_sms` (Messages resource) and `call_contact` (Calls resource).
+
+Spoken over Twilio's REST API with httpx: `POST {TWILIO_BASE_URL}/2010-04-01/Accounts/
+{AccountSid}/Messages.json` (or `Calls.json`), HTTP Basic auth with the account SID and
+auth token, a form-encoded body, JSON back. The created resource's `sid` (`SM…`, `CA…`)
+is the action's provider message id.
+
+Configuration: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required; without them every
+SMS and call fails at once with "Twilio is not configured" (a PermanentError: retrying
+cannot help until an operator sets them, and a failed action is visible, where a retried
+one would only burn its retries). TWILIO_STATUS_CALLBACK_URL, when set, is sent as
+`StatusCallback` with both messages and calls. TWILIO_BASE_URL only changes for tests.
+
+Idempotency — decision: no idempotency key is sent.
+Twilio's REST API has no idempotency key for creating a Message or a Call. The
+`I-Twilio-Idempotency-Token` header appears in Twilio's docs only on the webhooks Twilio
+*sends to you* (so a receiver can spot Twilio's own retries); nothing documents it being
+honoured on `POST …/Messages.json` or `Calls.json`, and Twilio's error 20500 page says
+plainly that sending an SMS or starting a call is not idempotent: "if you get a 500 …
+and you retry the request, it is possible for a customer to receive multiple messages
+or calls". Sending the header anyway would only suggest a guarantee that does not exist.
+
+What SMS and calls rely on instead is the dispatcher's lease: one worker holds an action
+at a time, so each lease makes at most one request to Twilio. Exactly-once then holds
+whenever the outcome of that request is known:
+- 2xx: sent; 4xx: not sent (rejected); 429: not sent (Twilio's docs: "never processed
+  and always safe to retry"); a connection that could not be opened: not sent.
+- Unknown: a 5xx, a read timeout, or a connection dropped after the request went out:
+  Twilio may or may not have created the message. Retrying (what TransientError asks
+  for) can deliver it twice; not retrying can lose it. We retry (nothing lost; a rare
+  duplicate SMS is the lesser harm for outreach), and mark these errors with
+  `detail["outcome"] = "unknown"` (versus `"not_sent"`) so the worker can apply a
+  stricter policy per type if it wants. A worker killed after Twilio accepted but before
+  the result was recorded is the same case: the reclaimed lease sends again.
+
+Errors: 429 and 5xx → TransientError (Retry-After honoured, in seconds or as an HTTP
+date); network errors and timeouts → TransientError; any other 4xx → PermanentError
+carrying Twilio's `code` and `message` (21211 invalid 'To', 21610 unsubscribed
+recipient, 20003 bad credentials, …). A 2xx without a `sid` is a PermanentError, not a
+retry: the message was probably created, and a retry would send it again.
+
+After a success the executor records the outbound Message in the contact's open
+`sms`/`phone` conversation (created when there is none); see
+outreach.executors.common.record_outbound_message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+import httpx
+from django.conf import settings
+
+from outreach.executors import (
+    ExecutionContext,
+    ExecutionResult,
+    PermanentError,
+    TransientError,
+    register,
+)
+from outreach.executors.common import (
+    parse_retry_after,
+    record_outbound_message,
+    transport_error,
+)
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+TWIML_MAX_CHARS = 4000  # Twilio error 32018: "Twiml size exceeded maximum allowed value"
+NOT_CONFIGURED = "Twilio is not configured (set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)."
+
+# Characters XML 1.0 forbids even when escaped; Twilio would refuse the TwiML.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# --- helpers shared with the other HTTP executors (linkedin) -------------------------
+# --- Twilio ---------------------------------------------------------------------------
+class TwilioClient:
+    """The two create calls we make. The base URL comes from settings: operator-set and
+    trusted (tests point it at a loopback fake), so no SSRF guard applies here."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, base_url: str, timeout: float):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls) -> TwilioClient:
+        sid = (settings.TWILIO_ACCOUNT_SID or "").strip()
+        token = (settings.TWILIO_AUTH_TOKEN or "").strip()
+        if not sid or not token:
+            raise PermanentError(NOT_CONFIGURED)
+        return cls(
+            account_sid=sid,
+            auth_token=token,
+            base_url=settings.TWILIO_BASE_URL,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+
+    def resource_url(self, resource: str) -> str:
+        sid = quote(self.account_sid, safe="")
+        return f"{self.base_url}/{API_VERSION}/Accounts/{sid}/{resource}.json"
+
+    def create(self, resource: str, form: dict[str, str]) -> dict[str, Any]:
+        """POST a create; the JSON of the created resource, or an ExecutionError."""
+        try:
+            with httpx.Client(
+                timeout=self.timeout,
+                auth=(self.account_sid, self.auth_token),
+                follow_redirects=False,
+                headers={"Accept": "application/json", "User-Agent": "outreach-hub"},
+            ) as client:
+                response = client.post(self.resource_url(resource), data=form)
+        except httpx.TransportError as exc:
+            raise transport_error("Twilio", exc) from None
+        return self._result(response)
+
+    @staticmethod
+    def _result(response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        if 200 <= status < 300:
+            sid = data.get("sid")
+            if not isinstance(sid, str) or not sid:
+                raise PermanentError(
+                    f"Twilio answered HTTP {status} without a resource sid; the request was "
+                    "probably accepted, so it is not retried.",
+                    detail={"http_status": status, "outcome": "unknown"},
+                )
+            return data
+
+        code = data.get("code")
+        message = str(data.get("message") or response.text[:300] or response.reason_phrase)
+        detail = {"http_status": status, "twilio_code": code, "more_info": data.get("more_info")}
+        described = f"Twilio error {code}: {message}" if code else f"Twilio: {message}"
+        if status == 429 or status >= 500:
+            detail["outcome"] = "not_sent" if status == 429 else "unknown"
+            raise TransientError(
+                f"{described} (HTTP {status})",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                detail=detail,
+            )
+        raise PermanentError(f"{described} (HTTP {status})", detail=detail)
+
+
+def status_callback() -> dict[str, str]:
+    url = (settings.TWILIO_STATUS_CALLBACK_URL or "").strip()
+    return {"StatusCallback": url} if url else {}
+
+
+def default_greeting(recipient_name: str, caller_name: str) -> str:
+    greeting = f"Hello {recipient_name}." if recipient_name else "Hello."
+    if caller_name:
+        greeting += f" This is {caller_name} calling."
+    return greeting
+
+
+def say_twiml(text: str) -> str:
+    """`<Response><Say>text</Say></Response>`, the text XML-escaped."""
+    return f"<Response><Say>{escape(_XML_INVALID.sub('', text))}</Say></Response>"
+
+
+def _result(data: dict[str, Any], recorded: bool) -> ExecutionResult:
+    return ExecutionResult(
+        provider_message_id=data["sid"],
+        detail={"provider": "twilio", "status": data.get("status"), "message_recorded": recorded},
+    )
+
+
+@register
+class TwilioSmsExecutor:
+    types = ("send_sms",)
+
+    def execute(self, context: ExecutionContext) -> ExecutionResult:
+        from contacts.models import ConversationChannel
+
+        client = TwilioClient.from_settings()
+        params = context.action.params
+        form = {
+            "To": params["recipient_phone"],
+            "From": context.identity.address,
+            "Body": params["message"],
+            **status_callback(),
+        }
+        data = client.create("Messages", form)
+        recorded = record_outbound_message(
+            context=context,
+            channel=ConversationChannel.SMS,
+            to_address=form["To"],
+            body=form["Body"],
+            provider_message_id=data["sid"],
+        )
+        return _result(data, recorded)
+
+
+@register
+class TwilioCallExecutor:
+    types = ("call_contact",)
+
+    def execute(self, context: ExecutionContext) -> ExecutionResult:
+        from contacts.models import ConversationChannel
+
+        client = TwilioClient.from_settings()
+        params = context.action.params
+        script = (params.get("script") or "").strip() or default_greeting(
+            params.get("recipient_name", ""), context.identity.display_name
+        )
+        twiml = say_twiml(script)
+        if len(twiml) > TWIML_MAX_CHARS:
+            raise PermanentError(
+                f"The call script makes {len(twiml)} characters of TwiML; Twilio accepts at "
+                f"most {TWIML_MAX_CHARS} (error 32018). Shorten the script."
+            )
+        form = {
+            "To": params["recipient_phone"],
+            "From": context.identity.address,
+            "Twiml": twiml,
+            **status_callback(),
+        }
+        data = client.create("Calls", form)
+        recorded = record_outbound_message(
+            context=context,
+            channel=ConversationChannel.PHONE,
+            to_address=form["To"],
+            body=script,
+            provider_message_id=data["sid"],
+        )
+        return _result(data, recorded)

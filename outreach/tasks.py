@@ -1,0 +1,34 @@
+"""Celery tasks: thin, named, idempotent; they take ids and call services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="outreach.dispatch_due", ignore_result=True)
+def dispatch_due() -> int:
+    """Every second (config/periodic_tasks.py): reclaim, claim, enqueue."""
+    from outreach.execution import actions_dispatch
+
+    return len(actions_dispatch())
+
+
+@shared_task(name="outreach.execute_action", ignore_result=True, acks_late=True)
+def execute_action(action_id: int, lease_token: str) -> str:
+    """Execute one claimed action. A duplicate or late delivery of this message
+    finds the lease gone or already attempted and does nothing."""
+    from outreach.execution import action_execute
+
+    return action_execute(action_id=action_id, lease_token=lease_token).status
+
+
+@shared_task(name="outreach.dispatch_action", ignore_result=True)
+def dispatch_action(action_id: int) -> str:
+    """`execute` and `direct`: claim this one action now, without waiting for
+    the next beat tick, and execute it here."""
+    from outreach.execution import action_claim_due, action_execute
+
+    claims = action_claim_due(limit=1, action_ids=[action_id])
+    if not claims:
+        return "not due"
+    return action_execute(action_id=action_id, lease_token=claims[0].lease_token).status
