@@ -130,6 +130,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
+# Keep a worker's database connection across tasks (Celery closes it after
+# every task otherwise: a new PostgreSQL connection per action); it is still
+# recycled every 100 tasks.
+CELERY_DB_REUSE_MAX = 100
+# The dispatcher's tick has its own queue, which every worker also consumes, so
+# a tick never waits behind a backlog of actions to execute.
+CELERY_TASK_QUEUES = {"celery": {}, "dispatch": {}}
+CELERY_TASK_ROUTES = {"outreach.dispatch_due": {"queue": "dispatch"}}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Secrets at rest --------------------------------------------------------
@@ -173,6 +181,9 @@ ACTION_MAX_RETRIES = env.env_int("ACTION_MAX_RETRIES", 5, minimum=0)
 ACTION_RETRY_BASE_SECONDS = env.env_int("ACTION_RETRY_BASE_SECONDS", 30, minimum=1)
 ACTION_RETRY_MAX_SECONDS = env.env_int("ACTION_RETRY_MAX_SECONDS", 3600, minimum=1)
 DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 100, minimum=1)
+# At most this many actions are `processing` at once: a burst of due actions is
+# claimed as workers free up, so leases do not expire while tasks wait in line.
+DISPATCH_MAX_IN_FLIGHT = env.env_int("DISPATCH_MAX_IN_FLIGHT", 1000, minimum=1)
 PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1)
 
 # Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so
@@ -186,6 +197,11 @@ TWILIO_STATUS_CALLBACK_URL = env.env_str("TWILIO_STATUS_CALLBACK_URL", "")
 # Standard Webhooks way with LINKEDIN_WEBHOOK_SECRET ("whsec_<base64>").
 LINKEDIN_WEBHOOK_URL = env.env_str("LINKEDIN_WEBHOOK_URL", "")
 LINKEDIN_WEBHOOK_SECRET = env.env_str("LINKEDIN_WEBHOOK_SECRET", "")
+
+# Automations' outbound ApiCall requests refuse private, loopback and link-local
+# addresses; this comma-separated list of host names or CIDRs lets on-premise
+# targets (and tests) through.
+OUTBOUND_HTTP_ALLOWLIST = env.env_list("OUTBOUND_HTTP_ALLOWLIST", [])
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -183,14 +183,20 @@ def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
     from outreach.tasks import execute_action
 
     action_reclaim_expired()
+    in_flight = Action.objects.filter(status=ActionStatus.PROCESSING).count()
+    room = settings.DISPATCH_MAX_IN_FLIGHT - in_flight
     claims: list[Claim] = []
     for _ in range(max_batches):
-        batch = action_claim_due(limit=settings.DISPATCH_BATCH_SIZE)
+        want = min(settings.DISPATCH_BATCH_SIZE, room)
+        if want <= 0:
+            break  # enough in flight; the rest waits in the table, not the broker
+        batch = action_claim_due(limit=want)
         for claim in batch:
             execute_action.delay(claim.action_id, claim.lease_token)
         claims.extend(batch)
-        if len(batch) < settings.DISPATCH_BATCH_SIZE:
-            break
+        room -= len(batch)
+        if len(batch) < want:
+            break  # nothing more is due
     return claims
 
 
@@ -216,6 +222,10 @@ def _start(action_id: int, lease_token: str, worker: str):
             action is None
             or action.status != ActionStatus.PROCESSING
             or str(action.lease_token) != str(lease_token)
+            # A task that waited in the queue past its lease is the reclaimer's:
+            # starting it now could race the requeued copy.
+            or action.lease_expires_at is None
+            or action.lease_expires_at <= now
             or ActionAttempt.objects.filter(action_id=action_id, lease_token=lease_token).exists()
         ):
             return Outcome(action_id, "stale")
@@ -248,6 +258,9 @@ def _start(action_id: int, lease_token: str, worker: str):
                 reason=f"deferred to {when.isoformat()}: {why}",
             )
             return Outcome(action_id, "deferred", why)
+        # The lease now covers the send itself, not the time spent in the queue.
+        action.lease_expires_at = now + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+        action.save(update_fields=["lease_expires_at"])
         attempt = ActionAttempt.objects.create(
             workspace_id=action.workspace_id,
             action=action,
@@ -317,9 +330,14 @@ def _finish(action_id, lease_token, attempt, result, error) -> Outcome:
             lease_token
         )
         if not ours:
-            # The lease was reclaimed while we were sending (a very slow
-            # provider). Keep the attempt's truth; complete the action if it is
-            # back in the queue so it is not sent again.
+            # The lease was reclaimed while we were sending (a send slower than
+            # ACTION_LEASE_SECONDS). The reclaimer marked the attempt lost; keep
+            # that (it is why a resend may happen) and add what we learned.
+            attempt.outcome = AttemptOutcome.LOST
+            attempt.error_message = (
+                f"Lease reclaimed during the attempt; the provider answered: "
+                f"{'accepted' if result is not None else attempt.error_message}"
+            )
             attempt.save()
             if result is not None and action.status == ActionStatus.SCHEDULED:
                 _complete(action, result, from_status=ActionStatus.SCHEDULED)

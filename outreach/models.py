@@ -145,8 +145,9 @@ class Action(WorkspaceOwned):
         permissions = [("approve_action", "Can approve, reject and edit actions")]
         indexes = [
             # The dispatcher's queue query: scheduled rows by due time.
+            # (scheduled_time, id) is exactly the claim's ORDER BY: no sort.
             models.Index(
-                fields=["scheduled_time"],
+                fields=["scheduled_time", "id"],
                 condition=Q(status="scheduled"),
                 name="action_due_idx",
             ),

@@ -345,3 +345,70 @@ def test_concurrent_claimers_never_claim_the_same_action(due_sms):
     everything = [a for mine in claimed for a in mine]
     assert sorted(everything) == sorted(made)  # each exactly once
     assert ActionTransition.objects.filter(to_status="processing").count() == 60
+
+
+def test_dispatch_keeps_at_most_the_in_flight_cap_processing(
+    scripted, due_sms, settings, monkeypatch
+):
+    settings.DISPATCH_BATCH_SIZE = 2
+    settings.DISPATCH_MAX_IN_FLIGHT = 3
+    from outreach import tasks
+
+    monkeypatch.setattr(tasks.execute_action, "delay", lambda *args: None)
+    for _ in range(5):
+        due_sms()
+    assert len(actions_dispatch()) == 3
+    assert Action.objects.filter(status=ActionStatus.PROCESSING).count() == 3
+    assert actions_dispatch() == []  # still full: nothing more is claimed
+
+
+def test_a_task_that_waited_past_its_lease_does_not_start(scripted, due_sms):
+    executor = scripted()
+    action = due_sms()
+    [claim] = action_claim_due(limit=1)
+    Action.objects.filter(pk=action.pk).update(
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert action_execute(action_id=action.pk, lease_token=claim.lease_token).status == "stale"
+    assert executor.calls == []
+    assert action_reclaim_expired() == 1
+    assert run_one(action) == "completed"
+    assert len(executor.calls) == 1
+
+
+def test_starting_an_attempt_renews_the_lease(scripted, due_sms, settings):
+    from outreach.execution import _start
+
+    scripted()
+    action = due_sms()
+    [claim] = action_claim_due(limit=1)
+    Action.objects.filter(pk=action.pk).update(
+        lease_expires_at=timezone.now() + dt.timedelta(seconds=5)
+    )
+    _start(action.pk, claim.lease_token, "w1")
+    action.refresh_from_db()
+    assert action.lease_expires_at > timezone.now() + dt.timedelta(
+        seconds=settings.ACTION_LEASE_SECONDS - 5
+    )
+
+
+def test_a_send_slower_than_its_lease_stays_marked_lost(due_sms, monkeypatch):
+    action = due_sms()
+
+    class SlowThenReclaimed:
+        types = ("send_sms",)
+
+        def execute(self, context):
+            Action.objects.filter(pk=action.pk).update(
+                lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+            )
+            action_reclaim_expired()
+            return ExecutionResult("SM-late")
+
+    monkeypatch.setitem(executors.REGISTRY, "send_sms", SlowThenReclaimed())
+    assert run_one(action) == "completed"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.COMPLETED  # requeued copy not sent again
+    attempt = ActionAttempt.objects.get(action=action)
+    assert attempt.outcome == "lost"
+    assert "accepted" in attempt.error_message
