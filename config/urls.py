@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("automations.api.urls")),
     path("v1/", include("accounts.api.urls")),
     path("v1/", include("outreach.api.urls")),
     path("v1/", include("contacts.api.urls")),

@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -24,6 +23,7 @@ from accounts.actors import Actor
 from accounts.models import Role
 from outreach import services
 from outreach.models import Action, ActionAttempt, ActionStatus, ActionTransition, AttemptOutcome
+from tests.admin_helpers import grant, logged_in, messages_of
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,24 +42,6 @@ def retry_url(action: Action) -> str:
 
 def complete_url(action: Action) -> str:
     return f"{ACTIONS}{action.pk}/complete/"
-
-
-def grant(user, *codenames: str) -> None:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="outreach", codename__in=codenames)
-    )
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def listed(response) -> set[str]:

@@ -10,7 +10,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from contacts.models import Contact
 from outreach import services
 from outreach.models import Action, ActionStatus, ApprovalDecision, Identity, PendingApproval
 from outreach.previews import preview_of, sms_segments
+from tests.admin_helpers import grant, logged_in, messages_of
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,24 +33,6 @@ def detail_url(action: Action) -> str:
 
 def decide_url(action: Action) -> str:
     return f"{QUEUE}{action.pk}/decide/"
-
-
-def grant(user, *codenames: str) -> None:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="outreach", codename__in=codenames)
-    )
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def listed(response) -> list[str]:

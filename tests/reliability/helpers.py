@@ -86,6 +86,7 @@ class Proc:
         self.name = name
         self.kind = kind or name
         self.argv = argv
+        self.env = env
         self.log_path = log_dir / f"{name}.log"
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
@@ -233,6 +234,8 @@ class Cluster:
         self.broker_url = broker_url
         self.smtp_port = smtp_port
         self.overrides: dict[str, str] = {}
+        self.restart_workers = False
+        self.restarts: list[str] = []
         self.procs: list[Proc] = []
         self.redis_servers: list[RedisServer] = []
 
@@ -295,12 +298,28 @@ class Cluster:
         return self.start(name, argv, kind="dispatcher", **env)
 
     def check_alive(self) -> None:
-        """Fail at once, with its log, when a process died that should not have."""
-        for proc in self.procs:
-            if not proc.expect_exit and not proc.alive():
-                raise AssertionError(
-                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}"
+        """Fail at once, with its log, when a process died that should not have.
+
+        With `restart_workers` on, a worker that exited is started again instead,
+        as a process manager (systemd, a PaaS, Kubernetes) would: when the broker
+        vanishes, kombu can raise while acking and the worker process exits. What
+        the tests check is that no action is lost or sent twice meanwhile."""
+        for proc in list(self.procs):
+            if proc.expect_exit or proc.alive():
+                continue
+            if self.restart_workers and proc.kind == "worker":
+                proc.expect_exit = True
+                self.restarts.append(f"{proc.name} exited with {proc.popen.returncode}")
+                replacement = Proc(
+                    f"{proc.name}-r{len(self.restarts)}",
+                    proc.argv,
+                    proc.env,
+                    self.log_dir,
+                    kind="worker",
                 )
+                self.procs.append(replacement)
+                continue
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
 
     def stop_all(self) -> None:
         # Dispatchers and beats first, so nothing new is enqueued while workers stop.

@@ -47,6 +47,7 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
     redis_server = cluster.private_redis()
     cluster.broker_url = redis_server.url(0)
     cluster.overrides["ACTION_LEASE_SECONDS"] = str(LEASE_SECONDS)
+    cluster.restart_workers = True  # as a process manager would (see check_alive)
     cluster.worker("w1", concurrency=2)
     cluster.worker("w2", concurrency=2)
     dispatcher = cluster.dispatcher()
@@ -98,7 +99,8 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
         action_id__in=ids, reason__startswith="lease expired"
     ).count()
     print(
-        f"\nREDIS-RESTART delivered_at_restart={delivered_at_restart}/{COUNT}+{LATE} "
+        f"\nREDIS-RESTART worker_restarts={len(cluster.restarts)} "
+        f"delivered_at_restart={delivered_at_restart}/{COUNT}+{LATE} "
         f"requeued_by_lease={requeued} dispatch_failures="
         f"{dispatcher.count('dispatch failed')} recovered_in={took:.1f}s"
     )

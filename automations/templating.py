@@ -1,0 +1,633 @@
+"""Sandboxed templates for automations: ApiCall endpoints, headers and bodies.
+
+Placeholders are plain Jinja2 (AnswerPal's style): `{{endUser.customerNumber}}`,
+`{{ticket.status}}`, `{{ contact.email|lower }}`, `{% if ticket.priority %}...{% endif %}`.
+
+    render("/customers/{{endUser.customerNumber}}", context, mode="url")
+    render('{"status": {{ ticket.status|tojson }}}', context)
+
+Sandbox
+    Jinja2's ImmutableSandboxedEnvironment: no attribute starting with `_` (so no
+    `__class__`, `__globals__`, `_TemplateReference__context`), no mutation of lists,
+    dicts or sets, `str.format` sandboxed. Where Jinja2 would hand back an "unsafe"
+    undefined value, this sandbox raises at once, so a forbidden access can never render
+    as an empty string. Rendering also runs on a plain copy of the context (dicts, lists,
+    strings, numbers, booleans, None; dates, decimals and UUIDs become strings; anything
+    else its `str()`), so a template never reaches a Python object's methods.
+
+    Statements that buffer output outside the streamed result are not allowed:
+    `{% macro %}`, `{% call %}`, `{% filter %}`, `{% set x %}...{% endset %}`,
+    `{% block %}`, `{% extends %}`, `{% include %}`, `{% import %}` and recursive loops.
+    Compile-time constant folding is off (it would run filters at save time).
+
+Resource limits (UnsafeTemplate when exceeded)
+    - template source: MAX_TEMPLATE_CHARS (100 000);
+    - output: MAX_OUTPUT_CHARS (100 000), checked while streaming;
+    - any intermediate value (concatenation `~`, `+`, `*`, `%`, `**`, a filter's or a
+      method's result): MAX_VALUE_CHARS (1 000 000) characters or items, 10 000 bits for
+      integers; amplifying operations (`'x' * n`, `center`, `ljust`, `replace`,
+      `indent`, `wordwrap`, `join`, `batch`, `slice`, printf/`format` widths) are
+      estimated before they run;
+    - `range()`: 100 000 items (the sandbox's own cap); loop iterations:
+      MAX_LOOP_ITERATIONS (100 000) per render, all loops together;
+    - wall time: RENDER_TIMEOUT_SECONDS (2 s), checked at every loop iteration, call,
+      filter, operator and output chunk.
+
+Missing values (decision)
+    Default ("lenient"): a missing variable or attribute renders as an empty string,
+    chains (`{{ a.b.c }}` with no `a` is empty too), is false in `{% if %}` and empty in
+    a loop, and is `null` in `tojson`. It is never silent: every missing name that
+    reached the output is logged at WARNING (names only, never values) and returned by
+    `render_with_report()` so the caller can put it in the run's record. Arithmetic or
+    calls on a missing value still fail with TemplateRenderError.
+    `strict=True` uses StrictUndefined: any missing value is a TemplateRenderError.
+    `mode="url"` is always strict (see below).
+
+Modes
+    "text": autoescape off (JSON and plain-text bodies, header values); None renders
+    as an empty string.
+    "url": every `{{ ... }}` result is percent-encoded as ONE path segment or query
+    value (`urllib.parse.quote(value, safe="")`: `/`, `?`, `#`, `&`, `=`, `%`, `..` and
+    spaces are encoded), so substituted data can never change the URL's structure;
+    literal template text is left as written. A missing value or None is an error here
+    (an empty path segment would silently address another resource).
+
+Filters: Jinja2's built-ins, with `tojson` replaced by a plain `json.dumps` (not HTML-
+escaped, `ensure_ascii=False`, optional `indent` up to 8) for JSON bodies:
+`{"status": {{ ticket.status|tojson }}}`.
+
+Errors (all TemplateError): InvalidTemplate (syntax, unknown filter, forbidden
+statement; from `validate()` and `render()`), UnsafeTemplate (sandbox violation or
+resource limit), TemplateRenderError (anything else at render time, e.g. a missing value
+in strict mode). Messages are meant for the person who wrote the template.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import decimal
+import enum
+import functools
+import json
+import logging
+import re
+import string
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.filters import FILTERS
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
+
+logger = logging.getLogger(__name__)
+
+MAX_TEMPLATE_CHARS = 100_000
+MAX_OUTPUT_CHARS = 100_000
+MAX_VALUE_CHARS = 1_000_000
+MAX_INT_BITS = 10_000
+MAX_LOOP_ITERATIONS = 100_000
+MAX_CONTEXT_DEPTH = 32
+RENDER_TIMEOUT_SECONDS = 2.0
+MODES = ("text", "url")
+
+
+# --- errors ---------------------------------------------------------------------------------
+class TemplateError(Exception):
+    """Base of every template problem; `str(exc)` is a message for the template's author."""
+
+
+class InvalidTemplate(TemplateError):
+    """The template does not compile (syntax, unknown filter, forbidden statement)."""
+
+    def __init__(self, message: str, *, lineno: int | None = None) -> None:
+        super().__init__(f"line {lineno}: {message}" if lineno else message)
+        self.lineno = lineno
+
+
+class UnsafeTemplate(TemplateError):
+    """The sandbox refused something: a forbidden attribute or call, or a resource limit."""
+
+
+class TemplateRenderError(TemplateError):
+    """Rendering failed for an ordinary reason (missing value in strict mode, type error)."""
+
+
+# --- per-render budget ----------------------------------------------------------------------
+@dataclass
+class _Budget:
+    deadline: float
+    iterations: int = 0
+    missing: list[str] = field(default_factory=list)
+
+
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "template_budget", default=None
+)
+
+
+def _tick() -> None:
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget.deadline:
+        raise UnsafeTemplate(f"The template took longer than {RENDER_TIMEOUT_SECONDS:g} s.")
+
+
+def _note_missing(name: str) -> None:
+    budget = _budget.get()
+    if budget is not None and name not in budget.missing:
+        budget.missing.append(name)
+
+
+def _refuse_size(what: str) -> UnsafeTemplate:
+    return UnsafeTemplate(f"{what} would exceed {MAX_VALUE_CHARS} characters or items.")
+
+
+def _check_estimate(estimate: int, what: str = "A value") -> None:
+    if estimate > MAX_VALUE_CHARS:
+        raise _refuse_size(what)
+
+
+def _check_value(value: Any, what: str = "A value") -> Any:
+    if isinstance(value, str | list | tuple | dict | set | frozenset):
+        if len(value) > MAX_VALUE_CHARS:
+            raise _refuse_size(what)
+    elif (
+        isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS
+    ):
+        raise UnsafeTemplate(f"A number would exceed {MAX_INT_BITS} bits.")
+    return value
+
+
+def _as_int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+# printf-style: %[(key)][flags][width][.precision]type
+_PRINTF_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_printf(fmt: Any) -> None:
+    if not isinstance(fmt, str):
+        return
+    for width, precision in _PRINTF_RE.findall(fmt):
+        for number in (width, precision):
+            if number == "*" or (number and int(number) > MAX_OUTPUT_CHARS):
+                raise UnsafeTemplate("A format width or precision is too large.")
+
+
+def _check_brace_format(fmt: str) -> None:
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError as exc:
+        raise TemplateRenderError(f"Invalid format string: {exc}") from None
+    for _literal, _field, spec, _conversion in parsed:
+        if not spec:
+            continue
+        if "{" in spec:
+            raise UnsafeTemplate("Nested format specifications are not allowed.")
+        if any(int(n) > MAX_OUTPUT_CHARS for n in re.findall(r"\d+", spec)):
+            raise UnsafeTemplate("A format width or precision is too large.")
+
+
+# --- undefined values -----------------------------------------------------------------------
+class LenientUndefined(jinja2.ChainableUndefined):
+    """Missing values render as "" (and are recorded); attribute access chains."""
+
+    __slots__ = ()
+
+    def _path(self) -> str:
+        return self._undefined_name or "value"
+
+    def _chain(self, name: str) -> LenientUndefined:
+        return type(self)(name=f"{self._path()}.{name}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        return self._chain(name)
+
+    def __getitem__(self, key: Any) -> LenientUndefined:
+        return self._chain(str(key))
+
+    def __str__(self) -> str:
+        _note_missing(self._path())
+        return ""
+
+    def __iter__(self) -> Iterator[Any]:
+        _note_missing(self._path())
+        return iter(())
+
+
+def _is_undefined(value: Any) -> bool:
+    return isinstance(value, jinja2.Undefined)
+
+
+# --- guarded filters ------------------------------------------------------------------------
+def _string_length(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def _guard_center(original: Callable) -> Callable:
+    def center(value: Any, width: int = 80) -> str:
+        _check_estimate(_as_int(width), "center()")
+        return original(value, width)
+
+    return center
+
+
+def _guard_indent(original: Callable) -> Callable:
+    def indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+        pad = len(width) if isinstance(width, str) else _as_int(width)
+        text = str(s)
+        _check_estimate(len(text) + (text.count("\n") + 1) * pad, "indent()")
+        return original(s, width, first, blank)
+
+    return indent
+
+
+def _guard_format(original: Callable) -> Callable:
+    def format_(value: Any, *args: Any, **kwargs: Any) -> str:
+        _check_printf(value)
+        return original(value, *args, **kwargs)
+
+    return format_
+
+
+def _replace_estimate(s: str, old: Any, new: Any, count: Any = None) -> int:
+    old, new = str(old), str(new)
+    occurrences = s.count(old) if old else len(s) + 1
+    if count is not None and _as_int(count, -1) >= 0:
+        occurrences = min(occurrences, _as_int(count))
+    return len(s) + occurrences * max(0, len(new) - len(old))
+
+
+def _guard_replace(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> str:
+        _check_estimate(_replace_estimate(str(s), old, new, count), "replace()")
+        return original(eval_ctx, s, old, new, count)
+
+    return replace
+
+
+def _guard_wordwrap(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def wordwrap(environment: Any, s: Any, width: int = 79, *args: Any, **kwargs: Any) -> str:
+        wrapstring = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None)
+        sep = len(str(wrapstring)) if wrapstring else 1
+        if _as_int(width) < 1:
+            raise TemplateRenderError("wordwrap() needs a positive width.")
+        _check_estimate(_string_length(s) * (1 + sep), "wordwrap()")
+        return original(environment, s, width, *args, **kwargs)
+
+    return wordwrap
+
+
+def _guard_join(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def join(eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
+        items = list(value)
+        _check_value(items, "join()")
+        if attribute is None:
+            total = sum(_string_length(i) for i in items)
+            _check_estimate(total + len(str(d)) * max(0, len(items) - 1), "join()")
+        return original(eval_ctx, items, d, attribute)
+
+    return join
+
+
+def _guard_count_arg(original: Callable, name: str) -> Callable:
+    def guarded(value: Any, count: int, *args: Any, **kwargs: Any) -> Any:
+        _check_estimate(_as_int(count), f"{name}()")
+        return original(value, count, *args, **kwargs)
+
+    return guarded
+
+
+def _json_default(value: Any) -> Any:
+    if _is_undefined(value):
+        if isinstance(value, jinja2.StrictUndefined):
+            value._fail_with_undefined_error()
+        _note_missing(value._undefined_name or "value")
+        return None
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def tojson(value: Any, indent: int | None = None) -> str:
+    """`json.dumps` for JSON bodies: valid JSON, not HTML-escaped, missing → null."""
+    if indent is not None and not 0 <= _as_int(indent, -1) <= 8:
+        raise TemplateRenderError("tojson(indent) must be between 0 and 8.")
+    if _is_undefined(value):
+        value = _json_default(value)
+    return json.dumps(value, ensure_ascii=False, default=_json_default, indent=indent)
+
+
+def _post_checked(original: Callable) -> Callable:
+    """Every filter: a time check before, a size check after."""
+
+    @functools.wraps(original)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        return _check_value(original(*args, **kwargs), "A filter's result")
+
+    return checked
+
+
+def _sandbox_loop(iterable: Any) -> Iterator[Any]:
+    budget = _budget.get()
+    for item in iterable:
+        if budget is not None:
+            budget.iterations += 1
+            if budget.iterations > MAX_LOOP_ITERATIONS:
+                raise UnsafeTemplate(f"The template ran more than {MAX_LOOP_ITERATIONS} loops.")
+            if time.monotonic() > budget.deadline:
+                raise UnsafeTemplate(f"The template took longer than {RENDER_TIMEOUT_SECONDS:g} s.")
+        yield item
+
+
+def _sandbox_cap(value: Any) -> Any:
+    _tick()
+    return _check_value(value, "A concatenation")
+
+
+def _build_filters() -> dict[str, Callable]:
+    filters = dict(FILTERS)
+    filters["center"] = _guard_center(FILTERS["center"])
+    filters["indent"] = _guard_indent(FILTERS["indent"])
+    filters["format"] = _guard_format(FILTERS["format"])
+    filters["replace"] = _guard_replace(FILTERS["replace"])
+    filters["wordwrap"] = _guard_wordwrap(FILTERS["wordwrap"])
+    filters["join"] = _guard_join(FILTERS["join"])
+    filters["batch"] = _guard_count_arg(FILTERS["batch"], "batch")
+    filters["slice"] = _guard_count_arg(FILTERS["slice"], "slice")
+    filters["tojson"] = tojson
+    filters = {name: _post_checked(f) for name, f in filters.items()}
+    # Internal: inserted by _Hardener, not meant to be written by hand (harmless if so).
+    filters["_sandbox_loop"] = _sandbox_loop
+    filters["_sandbox_cap"] = _sandbox_cap
+    return filters
+
+
+# --- the environment ------------------------------------------------------------------------
+_FORBIDDEN_NODES: dict[type, str] = {
+    nodes.Macro: "{% macro %}",
+    nodes.CallBlock: "{% call %}",
+    nodes.FilterBlock: "{% filter %}",
+    nodes.AssignBlock: "{% set %}...{% endset %}",
+    nodes.Block: "{% block %}",
+    nodes.Extends: "{% extends %}",
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from ... import %}",
+}
+
+_STR_WIDTH_METHODS = {"center", "ljust", "rjust", "zfill"}
+
+
+class _Hardener(NodeTransformer):
+    """Refuses buffering statements; routes loops and concatenations through guards."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
+        for kind, label in _FORBIDDEN_NODES.items():
+            if isinstance(node, kind):
+                raise jinja2.TemplateSyntaxError(
+                    f"{label} is not allowed in automation templates.", node.lineno, self.name
+                )
+        return super().generic_visit(node, *args, **kwargs)
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        if node.recursive:
+            raise jinja2.TemplateSyntaxError(
+                "Recursive loops are not allowed in automation templates.", node.lineno, self.name
+            )
+        node = self.generic_visit(node)
+        node.iter = nodes.Filter(
+            node.iter, "_sandbox_loop", [], [], None, None, lineno=node.iter.lineno
+        )
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        node = self.generic_visit(node)
+        return nodes.Filter(node, "_sandbox_cap", [], [], None, None, lineno=node.lineno)
+
+
+class AutomationEnvironment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+
+    def __init__(self, *, finalize: Callable[[Any], Any], undefined: type) -> None:
+        super().__init__(
+            autoescape=False,
+            undefined=undefined,
+            finalize=finalize,
+            optimized=False,
+            keep_trailing_newline=True,
+            auto_reload=False,
+            cache_size=0,
+        )
+        self.filters = _build_filters()
+        self.globals.pop("lipsum", None)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        tree = _Hardener(name).visit(tree)
+        tree.set_environment(self)
+        return tree
+
+    # A name starting with "_" is refused even where Jinja2 would answer "undefined",
+    # except as a key of a dict (context data such as {"_id": ...} is not an attribute).
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(attribute, str) and attribute.startswith("_"):
+            if isinstance(obj, dict) and attribute in obj:
+                return obj[attribute]
+            self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str) and argument.startswith("_"):
+            if isinstance(obj, dict) and argument in obj:
+                return obj[argument]
+            self.unsafe_undefined(obj, argument)
+        return super().getitem(obj, argument)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe."
+        )
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapper = super().wrap_str_format(value)
+        if wrapper is not None:
+            _check_brace_format(value.__self__)
+        return wrapper
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        if operator == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and (right > MAX_INT_BITS or left.bit_length() * max(right, 0) > MAX_INT_BITS)
+            ):
+                raise UnsafeTemplate(f"A number would exceed {MAX_INT_BITS} bits.")
+        elif operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                    _check_estimate(len(seq) * count, "A repetition")
+        elif operator == "%":
+            _check_printf(left)
+        result = super().call_binop(context, operator, left, right)
+        return _check_value(result, "An operation's result")
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            method = getattr(__obj, "__name__", "")
+            if method in _STR_WIDTH_METHODS and args:
+                _check_estimate(_as_int(args[0]), f"str.{method}()")
+            elif method == "expandtabs":
+                size = _as_int(args[0] if args else kwargs.get("tabsize", 8))
+                _check_estimate(len(owner) + owner.count("\t") * size, "str.expandtabs()")
+            elif method == "replace" and len(args) >= 2:
+                _check_estimate(_replace_estimate(owner, *args[:3]), "str.replace()")
+            elif method == "join" and args:
+                items = list(args[0])
+                _check_value(items, "str.join()")
+                total = sum(_string_length(i) for i in items)
+                _check_estimate(total + len(owner) * max(0, len(items) - 1), "str.join()")
+                args = (items, *args[1:])
+        result = super().call(__context, __obj, *args, **kwargs)
+        return _check_value(result, "A call's result")
+
+
+def _finalize_text(value: Any) -> Any:
+    _tick()
+    if value is None:
+        return ""
+    if _is_undefined(value):
+        return str(value)  # "" and recorded, or an UndefinedError when strict
+    return value
+
+
+def _finalize_url(value: Any) -> str:
+    _tick()
+    if _is_undefined(value):
+        str(value)  # strict: raises UndefinedError naming the value
+        raise TemplateRenderError(f"{value._undefined_name or 'A value'!r} is undefined.")
+    if value is None:
+        raise TemplateRenderError("A value substituted into the URL is empty (None).")
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return quote(str(value), safe="")
+
+
+@functools.cache
+def _environment(mode: str, strict: bool) -> AutomationEnvironment:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    if mode == "url":
+        return AutomationEnvironment(finalize=_finalize_url, undefined=jinja2.StrictUndefined)
+    undefined = jinja2.StrictUndefined if strict else LenientUndefined
+    return AutomationEnvironment(finalize=_finalize_text, undefined=undefined)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str, mode: str, strict: bool) -> jinja2.Template:
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise InvalidTemplate(f"The template is longer than {MAX_TEMPLATE_CHARS} characters.")
+    try:
+        return _environment(mode, strict).from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InvalidTemplate(exc.message or str(exc), lineno=exc.lineno) from None
+    except SecurityError as exc:
+        raise UnsafeTemplate(str(exc)) from None
+
+
+# --- context --------------------------------------------------------------------------------
+def plain_context(value: Any, _depth: int = 0) -> Any:
+    """A JSON-like copy of `value`: what templates are allowed to see."""
+    if _depth > MAX_CONTEXT_DEPTH:
+        raise TemplateRenderError(f"The context is nested deeper than {MAX_CONTEXT_DEPTH}.")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain_context(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain_context(v, _depth + 1) for v in value]
+    if isinstance(value, enum.Enum):
+        return plain_context(value.value, _depth + 1)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+# --- public API -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    missing: tuple[str, ...]  # names that rendered empty (lenient mode)
+
+
+def validate(template: str, *, mode: str = "text") -> None:
+    """Save-time check: raises InvalidTemplate if `template` does not compile here."""
+    _compile(template, mode, False)
+
+
+def render_with_report(
+    template: str, context: dict[str, Any] | None, *, mode: str = "text", strict: bool = False
+) -> Rendered:
+    compiled = _compile(template, mode, strict)
+    budget = _Budget(deadline=time.monotonic() + RENDER_TIMEOUT_SECONDS)
+    token = _budget.set(budget)
+    try:
+        variables = plain_context(context or {})
+        pieces, size = [], 0
+        for chunk in compiled.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise UnsafeTemplate(f"The output is longer than {MAX_OUTPUT_CHARS} characters.")
+            _tick()
+            pieces.append(chunk)
+    except TemplateError:
+        raise
+    except SecurityError as exc:
+        raise UnsafeTemplate(f"Forbidden by the sandbox: {exc}") from None
+    except OverflowError as exc:  # sandbox range() cap, float overflow
+        raise UnsafeTemplate(f"Forbidden by the sandbox: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise UnsafeTemplate("The template needs too many resources.") from None
+    except UndefinedError as exc:
+        raise TemplateRenderError(f"Missing value: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateRenderError(exc.message or str(exc)) from None
+    except Exception as exc:
+        raise TemplateRenderError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        _budget.reset(token)
+    if budget.missing:
+        logger.warning("Template rendered missing values as empty: %s", ", ".join(budget.missing))
+    return Rendered("".join(pieces), tuple(budget.missing))
+
+
+def render(
+    template: str, context: dict[str, Any] | None, *, mode: str = "text", strict: bool = False
+) -> str:
+    """Render `template` with `context` in the sandbox. See the module docstring."""
+    return render_with_report(template, context, mode=mode, strict=strict).text
