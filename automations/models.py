@@ -3,6 +3,7 @@ topic and hook links that say when they run and in which order."""
 
 from __future__ import annotations
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Coalesce
@@ -211,3 +212,78 @@ class HookAction(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.hook_name} → {self.action_id} ({self.priority})"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class HookRun(WorkspaceOwned):
+    """One firing of a hook (or the topic actions of a detected topic). Its steps
+    are rows, run one after another by the dispatcher's claim-and-lease."""
+
+    hook_name = models.CharField(max_length=32)
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL)
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        "contacts.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    context = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    # The inbound pipeline's next stage once this run completes ("" = none).
+    next_stage = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.hook_name} run {self.pk} ({self.status})"
+
+
+class HookStep(WorkspaceOwned):
+    run = models.ForeignKey(HookRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    definition = models.ForeignKey(
+        ActionDefinition, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    definition_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    due_at = models.DateTimeField()
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(blank=True)
+    outreach_action = models.ForeignKey(
+        "outreach.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="hookstep_unique_position")
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at", "id"],
+                condition=models.Q(status="pending"),
+                name="hookstep_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.position} of run {self.run_id}: {self.definition_name} ({self.status})"

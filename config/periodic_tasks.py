@@ -31,6 +31,12 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Reclaim expired leases, claim due actions, hand them to workers.",
         expires_seconds=10,
     ),
+    "automations.dispatch_steps": Periodic(
+        task="automations.dispatch_steps",
+        every_seconds=1,
+        description="Run due steps of automation runs (hooks, topic actions).",
+        expires_seconds=10,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

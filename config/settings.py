@@ -137,7 +137,10 @@ CELERY_DB_REUSE_MAX = 100
 # The dispatcher's tick has its own queue, which every worker also consumes, so
 # a tick never waits behind a backlog of actions to execute.
 CELERY_TASK_QUEUES = {"celery": {}, "dispatch": {}}
-CELERY_TASK_ROUTES = {"outreach.dispatch_due": {"queue": "dispatch"}}
+CELERY_TASK_ROUTES = {
+    "outreach.dispatch_due": {"queue": "dispatch"},
+    "automations.dispatch_steps": {"queue": "dispatch"},
+}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Secrets at rest --------------------------------------------------------

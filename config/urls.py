@@ -14,6 +14,7 @@ urlpatterns = [
     path("v1/", include("accounts.api.urls")),
     path("v1/", include("outreach.api.urls")),
     path("v1/", include("contacts.api.urls")),
+    path("v1/", include("automations.api.inbound_urls")),
     path("u/<str:token>", unsubscribe, name="unsubscribe"),
 ]
 

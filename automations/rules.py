@@ -1,0 +1,677 @@
+"""Conditional rules (JSON Logic) and action schedules for action definitions.
+
+JSON Logic
+----------
+``evaluate(rule, data)`` is a small hand-written interpreter of the JSON Logic
+operators listed in ``OPERATORS`` (https://jsonlogic.com), with JavaScript's
+coercions where the spec relies on them (``==``, ``<``, ``+``, ``cat``...). Nothing
+is ever passed to ``eval``/``exec``. Deviations, chosen to stay JSON-friendly:
+division or remainder by zero gives ``null`` instead of Infinity/NaN, ``min``/``max``
+of nothing give ``null``, and numbers that are whole come back as ``int``.
+
+A rule is checked before it runs: at most ``MAX_DEPTH`` nested levels and
+``MAX_NODES`` nodes, only known operators, an operation is an object with exactly
+one key. The iterating operators (``some``/``all``/``none``) also share a budget
+of ``MAX_STEPS`` evaluations. Every failure raises ``RuleError``.
+
+Schedules (``actionSchedule``)
+------------------------------
+A schedule is one or more windows separated by ``;`` or ``,``::
+
+    Mon-Fri 09:00-17:00; Sat,Sun 10:00-14:00
+    Daily 22:00-06:00
+    Weekdays 00:00-24:00, Weekends 10:00-12:00
+
+Days: ``Mon``..``Sun`` (or full names, any case), ranges ``Mon-Fri`` (a range may
+wrap: ``Fri-Mon``), comma lists ``Sat,Sun`` (ranges allowed in lists), or
+``Daily``/``Weekdays``/``Weekends``. Times are 24-hour ``HH:MM``; the end may be
+``24:00``. An end earlier than the start is an overnight window: it belongs to the
+start day and runs past midnight (``Fri 22:00-06:00`` ends Saturday 06:00). An end
+equal to the start is refused (use ``00:00-24:00`` for a whole day). Times are wall
+clock in the action's timezone; a start falling in a spring-forward gap resolves
+with the pre-transition offset (02:30 on a New York DST day is 03:30 EDT).
+A blank schedule means "always allowed".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MAX_DEPTH = 50
+MAX_NODES = 2000
+MAX_STEPS = 100_000
+MAX_RULE_CHARS = 100_000
+
+
+class RuleError(ValueError):
+    """The rule is malformed, uses an unknown operator, or exceeds a limit."""
+
+
+class ScheduleError(ValueError):
+    """The schedule text is not in the schedule language."""
+
+
+# ---------------------------------------------------------------------------
+# JavaScript-style coercions
+# ---------------------------------------------------------------------------
+
+_JS_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|Infinity)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _norm(value: float | int) -> float | int:
+    if (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value.is_integer()
+        and abs(value) < 2**53
+    ):
+        return int(value)
+    return value
+
+
+def to_number(value: Any) -> float | int:
+    """JavaScript ``Number(value)``."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if _is_number(value):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0
+        if _JS_NUMBER.fullmatch(text):
+            return _norm(float(text))
+        return math.nan
+    if isinstance(value, list):
+        return to_number(to_js_string(value))
+    return math.nan
+
+
+def to_js_string(value: Any) -> str:
+    """JavaScript ``String(value)``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        normed = _norm(value)
+        return str(normed) if isinstance(normed, int) else repr(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join("" if item is None else to_js_string(item) for item in value)
+    return "[object Object]"
+
+
+def truthy(value: Any) -> bool:
+    """JSON Logic truthiness: JavaScript's, except that an empty array is false."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, list):
+        return len(value) > 0
+    if isinstance(value, dict):
+        return True
+    if _is_number(value):
+        return value != 0 and not (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, str):
+        return value != ""
+    return bool(value)
+
+
+def loose_equals(a: Any, b: Any) -> bool:
+    """JavaScript ``==``."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) and isinstance(b, bool):
+        return a == b
+    if isinstance(a, bool):
+        return loose_equals(int(a), b)
+    if isinstance(b, bool):
+        return loose_equals(a, int(b))
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if _is_number(a) and isinstance(b, str):
+        return a == to_number(b)
+    if isinstance(a, str) and _is_number(b):
+        return to_number(a) == b
+    if isinstance(a, list | dict) and isinstance(b, list | dict):
+        return a is b
+    if isinstance(a, list | dict):
+        return loose_equals(to_js_string(a), b)
+    if isinstance(b, list | dict):
+        return loose_equals(a, to_js_string(b))
+    return False
+
+
+def strict_equals(a: Any, b: Any) -> bool:
+    """JavaScript ``===``."""
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list | dict):
+        return a is b
+    return a == b
+
+
+def _less(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a < b
+    return to_number(a) < to_number(b)
+
+
+def _less_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a <= b
+    return to_number(a) <= to_number(b)
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _lookup(data: Any, path: Any) -> Any:
+    if path is None or path == "" or path == []:
+        return data
+    key = to_js_string(path) if not isinstance(path, str) else path
+    current = data
+    for part in key.split("."):
+        if isinstance(current, dict):
+            if part not in current:
+                return _MISSING
+            current = current[part]
+        elif isinstance(current, list | str):
+            if not re.fullmatch(r"\d+", part):
+                return _MISSING
+            index = int(part)
+            if index >= len(current):
+                return _MISSING
+            current = current[index]
+        else:
+            return _MISSING
+    return current
+
+
+class _Evaluator:
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def apply(self, rule: Any, data: Any) -> Any:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise RuleError(f"Rule evaluation exceeded {MAX_STEPS} steps.")
+        if isinstance(rule, list):
+            return [self.apply(item, data) for item in rule]
+        if not isinstance(rule, dict):
+            return rule
+        ((op, raw_args),) = rule.items()
+        args = raw_args if isinstance(raw_args, list) else [raw_args]
+        lazy = _LAZY.get(op)
+        if lazy is not None:
+            return lazy(self, args, data)
+        values = [self.apply(arg, data) for arg in args]
+        if op == "var":
+            return self.var(values, data)
+        if op == "missing":
+            return _missing(values, data)
+        if op == "missing_some":
+            return _missing_some(values, data)
+        return _EAGER[op](*values)
+
+    @staticmethod
+    def var(values: list[Any], data: Any) -> Any:
+        path = values[0] if values else None
+        default = values[1] if len(values) > 1 else None
+        found = _lookup(data, path)
+        return default if found is _MISSING else found
+
+    # Lazy operators -----------------------------------------------------
+
+    def op_if(self, args: list[Any], data: Any) -> Any:
+        i = 0
+        while i < len(args) - 1:
+            if truthy(self.apply(args[i], data)):
+                return self.apply(args[i + 1], data)
+            i += 2
+        if i == len(args) - 1:
+            return self.apply(args[i], data)
+        return None
+
+    def op_and(self, args: list[Any], data: Any) -> Any:
+        result = None
+        for arg in args:
+            result = self.apply(arg, data)
+            if not truthy(result):
+                return result
+        return result
+
+    def op_or(self, args: list[Any], data: Any) -> Any:
+        result = None
+        for arg in args:
+            result = self.apply(arg, data)
+            if truthy(result):
+                return result
+        return result
+
+    def _items(self, args: list[Any], data: Any) -> list[Any]:
+        if len(args) != 2:
+            raise RuleError("some/all/none take exactly two arguments: [array, rule].")
+        items = self.apply(args[0], data)
+        return items if isinstance(items, list) else []
+
+    def op_some(self, args: list[Any], data: Any) -> bool:
+        items = self._items(args, data)
+        return any(truthy(self.apply(args[1], item)) for item in items)
+
+    def op_all(self, args: list[Any], data: Any) -> bool:
+        items = self._items(args, data)
+        if not items:
+            return False
+        return all(truthy(self.apply(args[1], item)) for item in items)
+
+    def op_none(self, args: list[Any], data: Any) -> bool:
+        return not self.op_some(args, data)
+
+
+def _missing(values: list[Any], data: Any) -> list[Any]:
+    keys = values[0] if values and isinstance(values[0], list) else values
+    out = []
+    for key in keys:
+        found = _lookup(data, key)
+        if found is _MISSING or found is None or found == "":
+            out.append(key)
+    return out
+
+
+def _missing_some(values: list[Any], data: Any) -> list[Any]:
+    if len(values) != 2 or not isinstance(values[1], list):
+        raise RuleError("missing_some takes [minimum, [keys...]].")
+    need = to_number(values[0])
+    missing = _missing(values[1], data)
+    if len(values[1]) - len(missing) >= need:
+        return []
+    return missing
+
+
+def _arith(values: list[Any]) -> list[float | int]:
+    return [to_number(v) for v in values]
+
+
+def _plus(*values: Any) -> Any:
+    return _norm(math.fsum(_arith(list(values)))) if values else 0
+
+
+def _times(*values: Any) -> Any:
+    result: float | int = 1
+    for number in _arith(list(values)):
+        result *= number
+    return _norm(result)
+
+
+def _minus(*values: Any) -> Any:
+    if len(values) == 1:
+        return _norm(-to_number(values[0]))
+    if len(values) < 2:
+        raise RuleError("'-' takes one or two arguments.")
+    return _norm(to_number(values[0]) - to_number(values[1]))
+
+
+def _divide(a: Any = None, b: Any = None, *_rest: Any) -> Any:
+    x, y = to_number(a), to_number(b)
+    if y == 0 or math.isnan(y):
+        return None
+    return _norm(x / y)
+
+
+def _modulo(a: Any = None, b: Any = None, *_rest: Any) -> Any:
+    x, y = to_number(a), to_number(b)
+    if y == 0 or math.isnan(y):
+        return None
+    return _norm(math.fmod(x, y))
+
+
+def _minmax(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*values: Any) -> Any:
+        numbers = _arith(list(values))
+        if not numbers:
+            return None
+        if any(isinstance(n, float) and math.isnan(n) for n in numbers):
+            return math.nan
+        return _norm(pick(numbers))
+
+    return run
+
+
+def _merge(*values: Any) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+def _in(a: Any = None, b: Any = None, *_rest: Any) -> bool:
+    if isinstance(b, str):
+        return to_js_string(a) in b
+    if isinstance(b, list):
+        return any(strict_equals(a, item) for item in b)
+    return False
+
+
+def _lt(a: Any = None, b: Any = None, c: Any = _MISSING, *_rest: Any) -> bool:
+    if c is _MISSING:
+        return _less(a, b)
+    return _less(a, b) and _less(b, c)
+
+
+def _le(a: Any = None, b: Any = None, c: Any = _MISSING, *_rest: Any) -> bool:
+    if c is _MISSING:
+        return _less_equal(a, b)
+    return _less_equal(a, b) and _less_equal(b, c)
+
+
+_EAGER: dict[str, Callable[..., Any]] = {
+    "==": lambda a=None, b=None, *_: loose_equals(a, b),
+    "===": lambda a=None, b=None, *_: strict_equals(a, b),
+    "!=": lambda a=None, b=None, *_: not loose_equals(a, b),
+    "!==": lambda a=None, b=None, *_: not strict_equals(a, b),
+    "!": lambda a=None, *_: not truthy(a),
+    "!!": lambda a=None, *_: truthy(a),
+    ">": lambda a=None, b=None, *_: _less(b, a),
+    ">=": lambda a=None, b=None, *_: _less_equal(b, a),
+    "<": _lt,
+    "<=": _le,
+    "in": _in,
+    "cat": lambda *values: "".join(to_js_string(v) for v in values),
+    "+": _plus,
+    "-": _minus,
+    "*": _times,
+    "/": _divide,
+    "%": _modulo,
+    "min": _minmax(min),
+    "max": _minmax(max),
+    "merge": _merge,
+}
+_LAZY: dict[str, Callable[[_Evaluator, list[Any], Any], Any]] = {
+    "if": _Evaluator.op_if,
+    "?:": _Evaluator.op_if,
+    "and": _Evaluator.op_and,
+    "or": _Evaluator.op_or,
+    "some": _Evaluator.op_some,
+    "all": _Evaluator.op_all,
+    "none": _Evaluator.op_none,
+}
+
+OPERATORS = frozenset(_EAGER) | frozenset(_LAZY) | {"var", "missing", "missing_some"}
+
+
+def check_rule(rule: Any) -> None:
+    """Refuse unknown operators, malformed operations, and rules over the limits."""
+    nodes = 0
+    stack: list[tuple[Any, int]] = [(rule, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise RuleError(f"Rule is too large (more than {MAX_NODES} nodes).")
+        if depth > MAX_DEPTH:
+            raise RuleError(f"Rule is nested too deeply (more than {MAX_DEPTH} levels).")
+        if isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, dict):
+            if len(node) != 1:
+                raise RuleError(
+                    "An operation must be an object with exactly one key (the operator); "
+                    f"got {len(node)} keys."
+                )
+            ((op, args),) = node.items()
+            if op not in OPERATORS:
+                raise RuleError(f"Unknown operator {op!r}.")
+            if op in {"some", "all", "none"} and (not isinstance(args, list) or len(args) != 2):
+                raise RuleError(f"{op!r} takes exactly two arguments: [array, rule].")
+            stack.append((args, depth + 1))
+        elif not (node is None or isinstance(node, str | bool | int | float)):
+            raise RuleError(f"Unsupported value of type {type(node).__name__} in rule.")
+
+
+def evaluate(rule: Any, data: Any = None) -> Any:
+    """Evaluate a JSON Logic ``rule`` (already parsed) against ``data``."""
+    check_rule(rule)
+    try:
+        return _Evaluator().apply(rule, data)
+    except RecursionError as exc:  # pragma: no cover - depth is bounded by check_rule
+        raise RuleError("Rule is nested too deeply.") from exc
+
+
+def _parse(rules_json: str) -> Any:
+    if len(rules_json) > MAX_RULE_CHARS:
+        raise RuleError(f"Rule is too long (more than {MAX_RULE_CHARS} characters).")
+    try:
+        return json.loads(rules_json)
+    except (ValueError, RecursionError) as exc:
+        raise RuleError(f"Rule is not valid JSON: {exc}") from exc
+
+
+def rule_passes(rules_json: str | None, data: dict) -> bool:
+    """True when the rule is blank or evaluates truthy; RuleError when it is broken."""
+    if rules_json is None or not rules_json.strip():
+        return True
+    rule = _parse(rules_json)
+    if rule == {}:
+        return True
+    return truthy(evaluate(rule, data))
+
+
+def validate_rules(rules_json: str | None) -> None:
+    """Save-time check: valid JSON, known operators only, within limits."""
+    if rules_json is None or not rules_json.strip():
+        return
+    rule = _parse(rules_json)
+    if rule == {}:
+        return
+    check_rule(rule)
+
+
+# ---------------------------------------------------------------------------
+# Schedules
+# ---------------------------------------------------------------------------
+
+_DAY_NAMES = {
+    "mon": 0,
+    "monday": 0,
+    "tue": 1,
+    "tues": 1,
+    "tuesday": 1,
+    "wed": 2,
+    "wednesday": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "thursday": 3,
+    "fri": 4,
+    "friday": 4,
+    "sat": 5,
+    "saturday": 5,
+    "sun": 6,
+    "sunday": 6,
+}
+_DAY_GROUPS = {
+    "daily": frozenset(range(7)),
+    "everyday": frozenset(range(7)),
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+}
+_DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+_WINDOW = re.compile(
+    r"\s*(?P<days>[A-Za-z]+(?:\s*-\s*[A-Za-z]+)?(?:\s*,\s*[A-Za-z]+(?:\s*-\s*[A-Za-z]+)?)*)"
+    r"\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*"
+)
+_SEPARATOR = re.compile(r"[;,]")
+MAX_SCHEDULE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Days (0 = Monday) and minutes after local midnight; ``end > 1440`` = overnight."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        days = ",".join(_DAY_LABELS[d] for d in sorted(self.days))
+        return f"{days} {_fmt(self.start)}-{_fmt(self.end % 1440 if self.end > 1440 else self.end)}"
+
+
+def _fmt(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _day(token: str) -> int:
+    key = token.strip().lower()
+    if key not in _DAY_NAMES:
+        raise ScheduleError(
+            f"Unknown day {token.strip()!r}; use Mon, Tue, Wed, Thu, Fri, Sat, Sun."
+        )
+    return _DAY_NAMES[key]
+
+
+def _parse_days(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    for item in text.split(","):
+        item = item.strip()
+        if item.lower() in _DAY_GROUPS:
+            days |= _DAY_GROUPS[item.lower()]
+        elif "-" in item:
+            first, last = (_day(part) for part in item.split("-", 1))
+            day = first
+            days.add(day)
+            while day != last:
+                day = (day + 1) % 7
+                days.add(day)
+        else:
+            days.add(_day(item))
+    return frozenset(days)
+
+
+def _parse_time(text: str, *, allow_24: bool) -> int:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if allow_24 and hours == 24 and minutes == 0:
+        return 1440
+    if hours > 23 or minutes > 59:
+        limit = "00:00-24:00" if allow_24 else "00:00-23:59"
+        raise ScheduleError(f"Invalid time {text!r}; use HH:MM between {limit}.")
+    return hours * 60 + minutes
+
+
+def parse_schedule(text: str | None) -> list[Window]:
+    """Parse a schedule; a blank one gives ``[]`` (always allowed)."""
+    if text is None or not text.strip():
+        return []
+    if len(text) > MAX_SCHEDULE_CHARS:
+        raise ScheduleError(f"Schedule is too long (more than {MAX_SCHEDULE_CHARS} characters).")
+    windows: list[Window] = []
+    pos = 0
+    while True:
+        match = _WINDOW.match(text, pos)
+        if match is None:
+            rest = text[pos:].strip()
+            raise ScheduleError(
+                f"Cannot read schedule at {rest[:40]!r}; expected windows like "
+                "'Mon-Fri 09:00-17:00; Sat 10:00-14:00'."
+            )
+        start = _parse_time(match["start"], allow_24=False)
+        end = _parse_time(match["end"], allow_24=True)
+        if end == start:
+            raise ScheduleError(
+                f"Window {match.group().strip()!r} is empty; use 00:00-24:00 for a whole day."
+            )
+        if end < start:
+            end += 1440  # overnight: belongs to the start day, runs past midnight
+        windows.append(Window(_parse_days(match["days"]), start, end))
+        pos = match.end()
+        if pos == len(text):
+            return windows
+        separator = _SEPARATOR.match(text, pos)
+        if separator is None:
+            raise ScheduleError(f"Expected ';' or ',' between windows at {text[pos : pos + 40]!r}.")
+        pos = separator.end()
+        if not text[pos:].strip():
+            return windows  # a trailing separator is harmless
+
+
+def validate_schedule(text: str | None) -> None:
+    """Save-time check raising ScheduleError with a readable message."""
+    parse_schedule(text)
+
+
+def _zone(tz_name: str | None) -> ZoneInfo:
+    name = (tz_name or "").strip() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(f"Unknown timezone {name!r}.") from exc
+
+
+def _at(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+    minutes_of_day = minutes % 1440
+    wall_time = time(minutes_of_day // 60, minutes_of_day % 60)
+    wall = datetime.combine(day + timedelta(days=minutes // 1440), wall_time, tzinfo=tz)
+    return wall.astimezone(UTC)
+
+
+def next_allowed(text: str | None, tz_name: str | None, now: datetime) -> datetime | None:
+    """None when ``now`` is inside a window (or the schedule is blank), else the next
+    window start in UTC (searching up to 8 days ahead)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    windows = parse_schedule(text)
+    if not windows:
+        return None
+    tz = _zone(tz_name)
+    now_utc = now.astimezone(UTC)
+    today = now_utc.astimezone(tz).date()
+    for offset in (-1, 0):
+        day = today + timedelta(days=offset)
+        for window in windows:
+            if day.weekday() in window.days and _at(day, window.start, tz) <= now_utc < _at(
+                day, window.end, tz
+            ):
+                return None
+    best: datetime | None = None
+    for offset in range(9):
+        day = today + timedelta(days=offset)
+        for window in windows:
+            if day.weekday() not in window.days:
+                continue
+            start = _at(day, window.start, tz)
+            if start > now_utc and (best is None or start < best):
+                best = start
+    return best
