@@ -264,3 +264,39 @@ def _close_step(step: HookStep, status: str, *, error: str = "") -> str:
             if run.status == RunStatus.RUNNING:
                 _finish_run(run)
     return status
+
+
+def run_definition_now(
+    *,
+    workspace: Workspace,
+    definition,
+    context: dict[str, Any],
+    contact=None,
+    conversation=None,
+) -> HookStep:
+    """A user trigger (`POST /api/Actions/{id}/run`): a one-step UserTriggered
+    run, claimed and executed in the request instead of waiting for the tick."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        run = HookRun.objects.create(
+            workspace=workspace,
+            hook_name="UserTriggered",
+            contact=contact,
+            conversation=conversation,
+            context=context,
+        )
+        step = HookStep.objects.create(
+            workspace=workspace,
+            run=run,
+            position=0,
+            definition=definition,
+            definition_name=definition.name,
+            due_at=now,
+            status=StepStatus.PROCESSING,
+            lease_token=token,
+            lease_expires_at=now + STEP_LEASE,
+        )
+    step_execute(step_id=step.pk, lease_token=str(token))
+    step.refresh_from_db()
+    return step

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, ValidationFailed
+from contacts import signals
 from contacts.models import (
     Company,
     Contact,
@@ -261,6 +262,7 @@ def contact_create(
             actor=actor,
             data={"properties": {**known, **custom}},
         )
+        signals.contact_added.send(sender=Contact, contact=contact, actor=actor)
     return contact
 
 
@@ -289,6 +291,9 @@ def contact_update(
             locked.search_text = search_text_of(locked)
             _save_unique(locked)
             _record_changes(locked, changes, actor)
+            signals.contact_updated.send(
+                sender=Contact, contact=locked, actor=actor, changes=changes.fields
+            )
         _set_visitor_ids(locked, ids)
     return locked
 
@@ -298,6 +303,7 @@ def contact_delete(*, contact: Contact, actor: Actor) -> None:
     nulled, the email and id live on in the events' snapshot)."""
     with transaction.atomic():
         event_record(contact=contact, type=EventType.DELETED, actor=actor, data={})
+        signals.contact_deleted.send(sender=Contact, contact=contact, actor=actor)
         contact.delete()
 
 

@@ -1,8 +1,10 @@
 """/api/*: the AnswerPal automation settings facade (seed 004). Paths keep the
 seed's casing (`/api/Actions`, `/api/TopicActions`, …)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from automations.api.tools import RunView, ToolsView
 from automations.api.views import (
     ActionDefinitionViewSet,
     ChannelViewSet,
@@ -18,4 +20,8 @@ router.register("HookActions", HookActionViewSet, basename="answerpal-hook-actio
 router.register("Topics", TopicViewSet, basename="answerpal-topic")
 router.register("Channels", ChannelViewSet, basename="answerpal-channel")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("Actions/tools", ToolsView.as_view(), name="answerpal-tools"),
+    path("Actions/<int:action_id>/run", RunView.as_view(), name="answerpal-action-run"),
+    *router.urls,
+]

@@ -180,3 +180,31 @@ def test_the_inbound_endpoint_validates_and_needs_contacts_write(client_for, own
     response = writer.post("/v1/inbound/messages", {"from": "nope"}, format="json")
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"from", "to"}
+
+
+def test_contact_changes_fire_the_end_user_hooks(owner_client, workspace, define):
+    from automations.models import HookRun
+
+    for hook in ("OnEndUserAdd", "OnEndUserUpdate", "OnEndUserDelete"):
+        link(workspace, hook, define(f"wait {hook}", "Wait", wait_seconds=0), 1)
+    created = owner_client.post(
+        "/v1/contacts",
+        {"email": "jane@example.com", "properties": {"firstname": "Jane"}},
+        format="json",
+    ).json()["contact"]
+    owner_client.put(
+        f"/v1/contacts/{created['id']}", {"properties": {"city": "Oslo"}}, format="json"
+    )
+    owner_client.delete(f"/v1/contacts/{created['id']}")
+    runs = list(HookRun.objects.order_by("id"))
+    assert [r.hook_name for r in runs] == ["OnEndUserAdd", "OnEndUserUpdate", "OnEndUserDelete"]
+    assert runs[0].context["endUser"]["firstName"] == "Jane"
+    assert runs[1].context["changes"]["city"] == {"from": "", "to": "Oslo"}
+    assert runs[2].context["endUser"]["email"] == "jane@example.com"
+
+
+def test_no_run_is_stored_when_nothing_is_linked(owner_client):
+    from automations.models import HookRun
+
+    owner_client.post("/v1/contacts", {"email": "jane@example.com"}, format="json")
+    assert not HookRun.objects.exists()

@@ -1,0 +1,174 @@
+"""Function tools and the user trigger.
+
+- `GET /api/Actions/tools`: active `isFunctionTool` definitions as tool specs an
+  LLM client can call: `{"type": "function", "function": {"name", "description",
+  "parameters"}, "actionID"}`. The name is the definition's name made safe for
+  tool-calling APIs (`[A-Za-z0-9_-]`, ≤ 64) with its id appended, so it is unique.
+- `POST /api/Actions/{id}/run`: runs one definition now, as a UserTriggered run,
+  with `{"arguments", "conversationId", "contactId"}`. A function tool's
+  arguments are validated against its `functionParametersSchema` (400 naming
+  each bad path); an ApiCall honours `toolCallTimeoutSeconds`. The context has
+  `endUser`, `ticket` and `arguments`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Scope
+from accounts.tenancy import WorkspaceScopedMixin
+from automations.engine import run_definition_now
+from automations.models import ActionDefinition
+from config.exceptions import NotFound, ValidationFailed
+from contacts.models import Contact, Conversation
+
+ANY = OpenApiResponse(OpenApiTypes.OBJECT)
+
+
+def tool_name(definition: ActionDefinition) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", definition.name).strip("_") or "action"
+    suffix = f"_{definition.pk}"
+    return slug[: 64 - len(suffix)] + suffix
+
+
+def _schema(definition: ActionDefinition) -> dict:
+    if not definition.function_parameters_schema:
+        return {"type": "object", "properties": {}}
+    return json.loads(definition.function_parameters_schema)
+
+
+class ToolsView(WorkspaceScopedMixin, APIView):
+    required_scopes = {"GET": (Scope.TICKETS_READ, Scope.SETTINGS_MANAGE)}
+
+    @extend_schema(responses=ANY, operation_id="answerpal_tools_list", tags=["automations"])
+    def get(self, request: Request) -> Response:
+        tools = (
+            ActionDefinition.objects.for_workspace(self.workspace)
+            .filter(is_active=True, is_function_tool=True)
+            .order_by("name", "id")
+        )
+        return Response(
+            [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool_name(d),
+                        "description": d.description or d.name,
+                        "parameters": _schema(d),
+                    },
+                    "actionID": d.pk,
+                    "toolCallTimeoutSeconds": d.tool_call_timeout_seconds,
+                }
+                for d in tools
+            ]
+        )
+
+
+class RunSerializer(serializers.Serializer):
+    arguments = serializers.DictField(required=False, default=dict)
+    conversationId = serializers.CharField(required=False, allow_blank=True, default="")
+    contactId = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RunView(WorkspaceScopedMixin, APIView):
+    required_scopes = {"POST": (Scope.SETTINGS_MANAGE, Scope.TICKETS_READ)}
+
+    @extend_schema(
+        request=RunSerializer,
+        responses=ANY,
+        operation_id="answerpal_action_run",
+        tags=["automations"],
+    )
+    def post(self, request: Request, action_id: int) -> Response:
+        definition = (
+            ActionDefinition.objects.for_workspace(self.workspace).filter(pk=action_id).first()
+        )
+        if definition is None:
+            raise NotFound("No such action.")
+        body = RunSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if not definition.is_active:
+            raise ValidationFailed(fields={"actionID": ["The action is not active."]})
+        if definition.is_function_tool:
+            validator = jsonschema.Draft202012Validator(_schema(definition))
+            errors = {
+                "arguments"
+                + "".join(
+                    f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+                ): [error.message]
+                for error in validator.iter_errors(data["arguments"])
+            }
+            if errors:
+                raise ValidationFailed(
+                    "The arguments do not match the tool's schema.", fields=errors
+                )
+        contact = conversation = None
+        if data["conversationId"]:
+            conversation = (
+                Conversation.objects.for_workspace(self.workspace)
+                .filter(public_id=data["conversationId"])
+                .first()
+            )
+            if conversation is None:
+                raise ValidationFailed(fields={"conversationId": ["No such conversation."]})
+            contact = conversation.contact
+        if data["contactId"]:
+            contact = (
+                Contact.objects.for_workspace(self.workspace)
+                .filter(public_id=data["contactId"])
+                .first()
+            )
+            if contact is None:
+                raise ValidationFailed(fields={"contactId": ["No such contact."]})
+        context = {
+            "endUser": (
+                {
+                    "contactId": contact.public_id,
+                    "email": contact.email,
+                    "firstName": contact.firstname,
+                    "lastName": contact.lastname,
+                    **contact.properties,
+                }
+                if contact
+                else {}
+            ),
+            "ticket": (
+                {
+                    "id": conversation.public_id,
+                    "status": conversation.status,
+                    "subject": conversation.subject,
+                    "channel": conversation.channel,
+                }
+                if conversation
+                else {}
+            ),
+            "arguments": data["arguments"],
+        }
+        step = run_definition_now(
+            workspace=self.workspace,
+            definition=definition,
+            context=context,
+            contact=contact,
+            conversation=conversation,
+        )
+        result = {
+            k: v for k, v in step.result.items() if k not in ("context", "outreach_action_pk")
+        }
+        return Response(
+            {
+                "runID": step.run_id,
+                "status": step.status,
+                "result": result,
+                "error": step.error or None,
+            }
+        )
