@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ from automations.models import (
     StepStatus,
     TopicAction,
 )
+from config.queue import claim_due
 from outreach.executors import PermanentError, TransientError
 
 logger = logging.getLogger("automations.engine")
@@ -136,7 +137,6 @@ def _finish_run(run: HookRun) -> None:
 # --- Claiming and executing steps ---------------------------------------------------------
 def steps_claim_due(*, limit: int = 100) -> list[tuple[int, str]]:
     now = timezone.now()
-    token = uuid.uuid4()
     earlier_unfinished = HookStep.objects.filter(
         run=OuterRef("run"),
         position__lt=OuterRef("position"),
@@ -148,16 +148,15 @@ def steps_claim_due(*, limit: int = 100) -> list[tuple[int, str]]:
             .exclude(Exists(earlier_unfinished))
             .order_by("due_at", "id")
         )
-        if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        HookStep.objects.filter(pk__in=ids, status=StepStatus.PENDING).update(
-            status=StepStatus.PROCESSING, lease_token=token, lease_expires_at=now + STEP_LEASE
+        token, rows = claim_due(
+            due,
+            limit=limit,
+            waiting=StepStatus.PENDING,
+            claimed=StepStatus.PROCESSING,
+            lease_expires_at=now + STEP_LEASE,
         )
-        claimed = list(HookStep.objects.filter(lease_token=token).values_list("id", flat=True))
-    return [(step_id, str(token)) for step_id in claimed]
+        claimed = list(rows.values_list("id", flat=True))
+    return [(step_id, token) for step_id in claimed]
 
 
 def steps_reclaim_expired() -> int:

@@ -592,18 +592,6 @@ def topic_action_bulk_create(
     return _insert_links(links, key=_topic_action_key)
 
 
-def topic_action_update_priority(*, link: TopicAction, priority: int) -> TopicAction:
-    if errors := _priority_problems(priority):
-        raise ValidationFailed("Invalid priority.", fields=errors)
-    TopicAction.objects.filter(pk=link.pk).update(priority=priority)
-    link.priority = priority
-    return link
-
-
-def topic_action_delete(*, link: TopicAction) -> None:
-    link.delete()
-
-
 # --- Hook links -------------------------------------------------------------------
 def _build_hook_action(
     *,
@@ -659,13 +647,17 @@ def hook_action_bulk_create(
     return _insert_links(links, key=_hook_action_key)
 
 
-def hook_action_update_priority(*, link: HookAction, priority: int) -> HookAction:
+# --- Both kinds of link ---------------------------------------------------------------
+def link_update_priority(
+    *, link: TopicAction | HookAction, priority: int
+) -> TopicAction | HookAction:
+    """A link's priority is the only thing that changes after creation."""
     if errors := _priority_problems(priority):
         raise ValidationFailed("Invalid priority.", fields=errors)
-    HookAction.objects.filter(pk=link.pk).update(priority=priority)
+    type(link).objects.filter(pk=link.pk).update(priority=priority)
     link.priority = priority
     return link
 
 
-def hook_action_delete(*, link: HookAction) -> None:
+def link_delete(*, link: TopicAction | HookAction) -> None:
     link.delete()

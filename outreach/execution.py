@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import socket
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,6 +37,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
+from config.queue import claim_due
 from contacts.selectors import contact_for_recipient
 from outreach.executors import (
     ExecutionContext,
@@ -94,7 +94,6 @@ def action_claim_due(
 ) -> list[Claim]:
     """Claim up to `limit` due actions (oldest due first) under one new lease."""
     now = timezone.now()
-    token = uuid.uuid4()
     with transaction.atomic():
         due = Action.objects.filter(status=ActionStatus.SCHEDULED, scheduled_time__lte=now).exclude(
             type__in=MANUAL_TYPES
@@ -103,20 +102,17 @@ def action_claim_due(
             due = due.filter(workspace=workspace)
         if action_ids is not None:
             due = due.filter(pk__in=action_ids)
-        due = due.order_by("scheduled_time", "id")
-        if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        # The status condition makes the claim safe even without row locks.
-        Action.objects.filter(pk__in=ids, status=ActionStatus.SCHEDULED).update(
-            status=ActionStatus.PROCESSING,
-            lease_token=token,
+        token, rows = claim_due(
+            due.order_by("scheduled_time", "id"),
+            limit=limit,
+            waiting=ActionStatus.SCHEDULED,
+            claimed=ActionStatus.PROCESSING,
             lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
             updated_at=now,
         )
-        claimed = list(Action.objects.filter(lease_token=token).values_list("id", "workspace_id"))
+        claimed = list(rows.values_list("id", "workspace_id"))
+        if not claimed:
+            return []
         ActionTransition.objects.bulk_create(
             [
                 ActionTransition(
@@ -136,7 +132,7 @@ def action_claim_due(
             action_id,
             DISPATCHER.label,
         )
-    return [Claim(action_id, str(token)) for action_id, _ in claimed]
+    return [Claim(action_id, token) for action_id, _ in claimed]
 
 
 def action_reclaim_expired(*, limit: int = 500) -> int:

@@ -352,12 +352,6 @@ class LinkViewSet(AutomationViewSet):
     def bulk_create_links(self, items: list[dict]) -> list:
         raise NotImplementedError
 
-    def update_priority(self, link, priority: int) -> None:
-        raise NotImplementedError
-
-    def delete_link(self, link) -> None:
-        raise NotImplementedError
-
     def targets(self, items: list[Any]) -> selectors.LinkTargets:
         targets = selectors.LinkTargets(self.workspace)
         for kind in self.kinds:
@@ -412,11 +406,11 @@ class LinkViewSet(AutomationViewSet):
             errors.update(body.errors)
         if errors:
             raise serializers.ValidationError(errors)
-        self.update_priority(link, body.validated_data["priority"])
+        services.link_update_priority(link=link, priority=body.validated_data["priority"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _destroy(self) -> Response:
-        self.delete_link(self.get_object())
+        services.link_delete(link=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -444,12 +438,6 @@ class TopicActionViewSet(LinkViewSet):
 
     def bulk_create_links(self, items: list[dict]) -> list[TopicAction]:
         return services.topic_action_bulk_create(workspace=self.workspace, items=items)
-
-    def update_priority(self, link: TopicAction, priority: int) -> None:
-        services.topic_action_update_priority(link=link, priority=priority)
-
-    def delete_link(self, link: TopicAction) -> None:
-        services.topic_action_delete(link=link)
 
     @extend_schema(parameters=[dto.TopicActionListParams], responses=dto.TopicActionPageSerializer)
     def list(self, request: Request) -> Response:
@@ -516,12 +504,6 @@ class HookActionViewSet(LinkViewSet):
 
     def bulk_create_links(self, items: list[dict]) -> list[HookAction]:
         return services.hook_action_bulk_create(workspace=self.workspace, items=items)
-
-    def update_priority(self, link: HookAction, priority: int) -> None:
-        services.hook_action_update_priority(link=link, priority=priority)
-
-    def delete_link(self, link: HookAction) -> None:
-        services.hook_action_delete(link=link)
 
     @extend_schema(parameters=[dto.HookActionListParams], responses=dto.HookActionPageSerializer)
     def list(self, request: Request) -> Response:
