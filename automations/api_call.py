@@ -57,6 +57,12 @@ Response
   oversized responses → PermanentError.
 - Returns {"status": int, "mapped": dict, "body_excerpt": first 2 KB as text,
   "warnings": [str]} (warnings: placeholders that rendered empty, unmapped paths).
+
+Previewing (the admin's Test button): `run_api_call(..., with_request=True)` adds
+"request": {"method", "url", "headers", "body"} to the result, and sets the same dict as
+`exc.request` on a TransientError/PermanentError raised once the request was built.
+Authorization headers are shown as "[redacted]", secrets anywhere else are redacted and
+the body is cut at REQUEST_PREVIEW_BYTES. Without the flag nothing changes.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ ALLOWED_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 QUERY_METHODS = {"GET", "HEAD"}
 RETRYABLE_STATUSES = {408, 425, 429}
 BODY_EXCERPT_BYTES = 2048
+REQUEST_PREVIEW_BYTES = 16_384
 MAX_REQUEST_BODY_BYTES = 1_000_000
 REDACTED = "[redacted]"
 
@@ -313,12 +320,36 @@ def _redact(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def _request_preview(
+    method: str, url: str, headers: dict[str, str], content: bytes | None, secrets: list[str]
+) -> dict[str, Any]:
+    """What is about to be sent, safe to show: Authorization hidden, secrets redacted."""
+    body = ""
+    if content:
+        text = _redact(content.decode("utf-8", errors="replace"), secrets)
+        body = text.encode()[:REQUEST_PREVIEW_BYTES].decode("utf-8", errors="ignore")
+    return {
+        "method": method,
+        "url": _redact(url, secrets),
+        "headers": {
+            name: REDACTED if name.lower() == "authorization" else _redact(value, secrets)
+            for name, value in headers.items()
+        },
+        "body": body,
+    }
+
+
 # --- the call -------------------------------------------------------------------------------
 def run_api_call(
-    definition: ActionDefinition, context: dict[str, Any], *, default_base_url: str = ""
+    definition: ActionDefinition,
+    context: dict[str, Any],
+    *,
+    default_base_url: str = "",
+    with_request: bool = False,
 ) -> dict[str, Any]:
     """Send the request `definition` describes with `context`; see the module docstring.
-    Raises TransientError (retry later) or PermanentError (give up)."""
+    Raises TransientError (retry later) or PermanentError (give up). `with_request`
+    adds the (redacted) request to the result and to errors raised after it was built."""
     if definition.action_type != ActionDefinitionType.API_CALL:
         raise PermanentError(f"Action {definition.pk} is not an ApiCall action.")
     context = context or {}
@@ -355,6 +386,41 @@ def run_api_call(
         headers["Accept"] = "application/json, */*;q=0.5"
 
     timeout = definition.tool_call_timeout_seconds or settings.PROVIDER_TIMEOUT_SECONDS
+    preview = _request_preview(method, url, headers, content, secrets) if with_request else None
+    try:
+        result = _exchange(
+            definition,
+            method=method,
+            url=url,
+            headers=headers,
+            content=content,
+            timeout=timeout,
+            secrets=secrets,
+            response_mapping=response_mapping,
+            render=render,
+        )
+    except (TransientError, PermanentError) as exc:
+        if preview is not None:
+            exc.request = preview  # type: ignore[attr-defined]
+        raise
+    if preview is not None:
+        result["request"] = preview
+    return result
+
+
+def _exchange(
+    definition: ActionDefinition,
+    *,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    content: bytes | None,
+    timeout: float,
+    secrets: list[str],
+    response_mapping: dict[str, str],
+    render: _Renderer,
+) -> dict[str, Any]:
+    """Send the built request and read the answer (status, mapping, excerpt)."""
     try:
         response = safe_request(method, url, headers=headers, content=content, timeout=timeout)
     except BlockedDestination as exc:

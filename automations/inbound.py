@@ -26,24 +26,36 @@ from contacts import services as contact_services
 from contacts.models import Contact, Conversation, ConversationStatus, Direction, Message
 
 STAGES = ("spam_check", "post_spam", "detect", "topic_actions")
+# Stages of the escalation and phone-pickup chains (automations.conversations).
+CONVERSATION_STAGES = ("escalate", "pickup_say")
 
 
-def _context(contact: Contact, conversation: Conversation, message: Message) -> dict:
-    return {
-        "endUser": {
+def hook_context(
+    contact: Contact | None, conversation: Conversation, message: Message | None
+) -> dict:
+    """The context a hook run starts with: `endUser`, `ticket` (the conversation),
+    `message` (the one that started it, else None) and `topic` (set by detection)."""
+    end_user = None
+    if contact is not None:
+        end_user = {
             "contactId": contact.public_id,
             "email": contact.email,
+            "phone": contact.phone,
             "firstName": contact.firstname,
             "lastName": contact.lastname,
             **{k: v for k, v in contact.properties.items() if isinstance(k, str)},
-        },
+        }
+    return {
+        "endUser": end_user,
         "ticket": {
             "id": conversation.public_id,
             "status": conversation.status,
             "subject": conversation.subject,
             "channel": conversation.channel,
         },
-        "message": {
+        "message": None
+        if message is None
+        else {
             "id": message.pk,
             "from": message.from_address,
             "to": message.to_address,
@@ -115,7 +127,7 @@ def inbound_message_receive(
         run = fire_hook(
             workspace=workspace,
             hook_name="PreSpam",
-            context=_context(contact, conversation, message),
+            context=hook_context(contact, conversation, message),
             channel=channel,
             contact=contact,
             conversation=conversation,
@@ -138,6 +150,10 @@ def advance_pipeline(*, run_id: int) -> HookRun | None:
             "conversation": run.conversation,
         },
     )
+    if stage in CONVERSATION_STAGES:
+        from automations.conversations import advance_conversation_stage
+
+        return advance_conversation_stage(run)
     if stage == "spam_check":
         if run.conversation and run.conversation.status == ConversationStatus.SPAM:
             return None  # spam: the pipeline stops here

@@ -232,8 +232,40 @@ def _apply_definition(definition: ActionDefinition, values: Mapping[str, Any]) -
         setattr(definition, field, _normalise_definition_value(field, value))
 
 
+# What each type cannot run without (checked on create and update, so a
+# definition that would fail every time it runs is refused when it is written).
+# Reply, ReplySend and Send draft the reply from apiBodyTemplate.
+REPLY_TYPES = (
+    ActionDefinitionType.REPLY,
+    ActionDefinitionType.REPLY_SEND,
+    ActionDefinitionType.SEND,
+)
+
+
+def _type_problems(definition: ActionDefinition) -> dict[str, list[str]]:
+    kind, errors = definition.action_type, {}
+    if kind == ActionDefinitionType.API_CALL and not (
+        definition.api_endpoint or definition.override_api_base_url
+    ):
+        errors["apiEndpoint"] = ["Required for an ApiCall action (or set overrideApiBaseUrl)."]
+    if kind in REPLY_TYPES and not definition.api_body_template.strip():
+        errors["apiBodyTemplate"] = [f"Required for a {kind} action: it is the reply's body."]
+    if kind == ActionDefinitionType.FORWARD and not (
+        definition.forward_recipients.strip() or definition.forward_phone_number.strip()
+    ):
+        message = "A Forward action needs forwardRecipients or forwardPhoneNumber."
+        errors["forwardRecipients"] = [message]
+        errors["forwardPhoneNumber"] = [message]
+    if kind == ActionDefinitionType.WAIT and definition.wait_seconds is None:
+        errors["waitSeconds"] = ["Required for a Wait action."]
+    return errors
+
+
 def _check_definition(definition: ActionDefinition) -> None:
     errors = _model_problems(definition, DEFINITION_FIELDS)
+    if "actionType" not in errors:
+        for name, messages in _type_problems(definition).items():
+            errors.setdefault(name, messages)
     for field, check in DEFINITION_CHECKS.items():
         name = DEFINITION_FIELDS[field]
         value = getattr(definition, field)

@@ -125,21 +125,27 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
     raise PermanentError("Forward needs forwardRecipients or forwardPhoneNumber.")
 
 
-def set_conversation_status(run: HookRun, status: str) -> dict:
-    conversation = _conversation(run)
-    Conversation.objects.filter(pk=conversation.pk).update(status=status)
-    if status == ConversationStatus.CLOSED:
-        from automations.engine import fire_hook
+def close_conversation(run: HookRun, definition: ActionDefinition) -> dict:
+    from automations.conversations import conversation_close
+    from config.exceptions import InvalidTransition
 
-        fire_hook(
+    conversation = _conversation(run)
+    try:
+        conversation_close(
             workspace=run.workspace,
-            hook_name="OnClose",
-            context=run.context,
-            channel=run.channel,
-            contact=run.contact,
+            actor=_actor(definition),
             conversation=conversation,
+            context=run.context,
         )
-    return {"conversation_status": status}
+    except InvalidTransition:
+        return {"conversation_status": ConversationStatus.CLOSED, "unchanged": True}
+    return {"conversation_status": ConversationStatus.CLOSED}
+
+
+def mark_spam(run: HookRun) -> dict:
+    conversation = _conversation(run)
+    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.SPAM)
+    return {"conversation_status": ConversationStatus.SPAM}
 
 
 def delete_message(run: HookRun) -> dict:
@@ -182,9 +188,9 @@ def execute_definition(*, step: HookStep, run: HookRun, definition: ActionDefini
     if kind == ActionDefinitionType.FORWARD:
         return forward(run, definition)
     if kind == ActionDefinitionType.CLOSE:
-        return set_conversation_status(run, ConversationStatus.CLOSED)
+        return close_conversation(run, definition)
     if kind == ActionDefinitionType.SPAM:
-        return set_conversation_status(run, ConversationStatus.SPAM)
+        return mark_spam(run)
     if kind == ActionDefinitionType.DELETE:
         return delete_message(run)
     if kind == ActionDefinitionType.DETECT_TOPICS:

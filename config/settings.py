@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -174,7 +175,16 @@ if ANYMAIL_ESP:
     if not ANYMAIL_ESP.replace("_", "").isalnum():
         raise ImproperlyConfigured(f"ANYMAIL_ESP={ANYMAIL_ESP!r} is not an anymail ESP name.")
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
-    ANYMAIL = {f"{ANYMAIL_ESP.upper()}_API_KEY": env.env_str("ANYMAIL_API_KEY", "")}
+# Inbound email through the ESP's webhook at /webhooks/anymail/<esp>/inbound/
+# (automations.receivers): the ESP calls it with HTTP Basic auth "user:password"
+# from ANYMAIL_WEBHOOK_SECRET. Unset, a random secret nobody knows is used, so the
+# webhook refuses every call instead of accepting anyone's mail.
+_webhook_secret = env.env_str("ANYMAIL_WEBHOOK_SECRET") or f"off:{secrets.token_urlsafe(32)}"
+if ":" not in _webhook_secret:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must look like user:password.")
+ANYMAIL = {"WEBHOOK_SECRET": _webhook_secret}
+if ANYMAIL_ESP:
+    ANYMAIL[f"{ANYMAIL_ESP.upper()}_API_KEY"] = env.env_str("ANYMAIL_API_KEY", "")
 
 # --- Execution engine ---------------------------------------------------------
 # How long a claimed action may stay `processing` before it is reclaimed (a

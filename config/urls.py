@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/", include("contacts.api.urls")),
     path("v1/", include("automations.api.inbound_urls")),
     path("u/<str:token>", unsubscribe, name="unsubscribe"),
+    path("webhooks/anymail/", include("anymail.urls")),
 ]
 
 handler404 = "config.views.not_found"

@@ -213,6 +213,15 @@ class ConversationStatus(models.TextChoices):
     SPAM = "spam"
 
 
+class EscalationStatus(models.TextChoices):
+    """A hand-off to a human (automations.conversations): "" = never escalated."""
+
+    NONE = "", "not escalated"
+    PENDING = "pending"
+    ESCALATED = "escalated"
+    FAILED = "failed"
+
+
 class Conversation(WorkspaceOwned):
     """A thread. `thread_id` is what `email_message` actions reply into."""
 
@@ -226,6 +235,12 @@ class Conversation(WorkspaceOwned):
         max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
     )
     topic = models.CharField(max_length=200, blank=True)
+    escalation_status = models.CharField(
+        max_length=16, choices=EscalationStatus.choices, blank=True, default=""
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.CharField(max_length=320, blank=True)
+    escalation_reason = models.CharField(max_length=500, blank=True)
     external_thread_id = models.CharField(max_length=255, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -236,6 +251,15 @@ class Conversation(WorkspaceOwned):
         indexes = [
             models.Index(fields=["contact", "last_message_at"], name="conv_contact_time_idx"),
             models.Index(fields=["workspace", "external_thread_id"], name="conv_ws_ext_idx"),
+        ]
+        constraints = [
+            # A phone call is one conversation: a provider retrying its webhook
+            # must not record the call (and fire its hooks) twice.
+            models.UniqueConstraint(
+                fields=["workspace", "external_thread_id"],
+                condition=models.Q(channel="phone") & ~models.Q(external_thread_id=""),
+                name="conv_unique_phone_call",
+            )
         ]
 
     def __str__(self) -> str:

@@ -8,9 +8,25 @@ from typing import Any
 from automations import services
 from automations.models import ActionDefinition, Channel, HookAction, Topic, TopicAction
 
+# What each type needs to be valid (services refuse a definition that could never run).
+TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ApiCall": {"api_endpoint": "https://crm.example.com/api/contacts"},
+    "Reply": {"api_body_template": "Thanks for your message."},
+    "ReplySend": {"api_body_template": "Thanks for your message."},
+    "Send": {"api_body_template": "Thanks for your message."},
+    "Forward": {"forward_recipients": "team@example.com"},
+    "Wait": {"wait_seconds": 0},
+}
+
 
 def make_definition(workspace, name: str = "Send reply", **values: Any) -> ActionDefinition:
-    fields = {"name": name, "action_type": "ReplySend", **values}
+    action_type = values.pop("action_type", "ReplySend")
+    fields = {
+        "name": name,
+        "action_type": action_type,
+        **TYPE_DEFAULTS.get(action_type, {}),
+        **values,
+    }
     return services.action_definition_create(
         workspace=workspace, values=fields, default_time_zone="UTC"
     )
@@ -43,3 +59,14 @@ def problem(response, status: int) -> dict:
     assert set(body) == {"type", "title", "status", "code", "errors"}, body
     assert body["status"] == status
     return body
+
+
+def drain_steps(run_on_commit, rounds: int = 20) -> None:
+    """Run due automation steps until none are left (what beat's every-second tick
+    does), running each round's on-commit callbacks (the next pipeline stages)."""
+    from automations.engine import steps_dispatch
+
+    for _ in range(rounds):
+        with run_on_commit(execute=True):
+            if not steps_dispatch():
+                return

@@ -123,6 +123,7 @@ def test_enum_values_bind_case_insensitively(owner_client):
         {
             "name": "Call",
             "actionType": "apicall",
+            "apiEndpoint": "/customers",
             "apiMethod": "post",
             "overrideApiAuthenticationType": "basic",
         },
@@ -140,14 +141,18 @@ def test_enum_values_bind_case_insensitively(owner_client):
 def test_the_time_zone_defaults_to_the_callers(client_for, owner, workspace):
     Membership.objects.filter(user=owner, workspace=workspace).update(timezone="America/Denver")
     client = client_for(owner, workspace, [Scope.SETTINGS_MANAGE])
-    response = client.post(URL, {"name": "Wait", "actionType": "Wait"}, format="json")
+    response = client.post(
+        URL, {"name": "Wait", "actionType": "Wait", "waitSeconds": 0}, format="json"
+    )
     assert response.json()["actionScheduleTimeZoneId"] == "America/Denver"
 
 
 def test_without_a_member_time_zone_the_workspaces_is_used(owner_client, workspace):
     assert workspace.timezone == "Europe/Amsterdam"
     response = owner_client.post(
-        URL, {"name": "Wait", "actionType": "Wait", "actionScheduleTimeZoneId": None}, format="json"
+        URL,
+        {"name": "Wait", "actionType": "Wait", "waitSeconds": 0, "actionScheduleTimeZoneId": None},
+        format="json",
     )
     assert response.json()["actionScheduleTimeZoneId"] == "Europe/Amsterdam"
 
@@ -155,13 +160,18 @@ def test_without_a_member_time_zone_the_workspaces_is_used(owner_client, workspa
 def test_a_given_time_zone_is_normalised(owner_client):
     response = owner_client.post(
         URL,
-        {"name": "Wait", "actionType": "Wait", "actionScheduleTimeZoneId": "asia/tokyo"},
+        {
+            "name": "Wait",
+            "actionType": "Wait",
+            "waitSeconds": 0,
+            "actionScheduleTimeZoneId": "asia/tokyo",
+        },
         format="json",
     )
     assert response.json()["actionScheduleTimeZoneId"] == "Asia/Tokyo"
 
 
-VALID = {"name": "Call CRM", "actionType": "ApiCall"}
+VALID = {"name": "Call CRM", "actionType": "ApiCall", "apiEndpoint": "/customers"}
 
 
 @pytest.mark.parametrize(
@@ -414,7 +424,7 @@ def test_put_updates_and_answers_204(owner_client, workspace):
 
 def test_put_with_null_clears_a_field(owner_client, workspace):
     definition = make_definition(workspace, api_endpoint="/customers", wait_seconds=5)
-    body = {"actionID": definition.pk, "name": "n", "actionType": "Wait"}
+    body = {"actionID": definition.pk, "name": "n", "actionType": "Close"}
     response = owner_client.put(
         f"{URL}/{definition.pk}",
         {**body, "apiEndpoint": None, "waitSeconds": None},
@@ -481,7 +491,7 @@ def test_clearing_the_time_zone_on_update_resets_it_to_the_callers(owner_client,
         {
             "actionID": definition.pk,
             "name": "n",
-            "actionType": "Wait",
+            "actionType": "Close",
             "actionScheduleTimeZoneId": "",
         },
         format="json",
@@ -600,3 +610,48 @@ def test_settings_are_shared_by_the_workspace(client_for, member, workspace):
     client = client_for(member, workspace, [Scope.SETTINGS_MANAGE])
     assert client.get(URL).json()["totalCount"] == 1
     assert client.get(f"{URL}/{definition.pk}").status_code == 200
+
+
+# --- what each type needs
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"actionType": "ApiCall"}, {"apiEndpoint"}),
+        ({"actionType": "Reply"}, {"apiBodyTemplate"}),
+        ({"actionType": "ReplySend", "apiBodyTemplate": "   "}, {"apiBodyTemplate"}),
+        ({"actionType": "Send"}, {"apiBodyTemplate"}),
+        ({"actionType": "Forward"}, {"forwardRecipients", "forwardPhoneNumber"}),
+        ({"actionType": "Wait"}, {"waitSeconds"}),
+    ],
+)
+def test_a_definition_missing_what_its_type_needs_is_a_400(owner_client, body, fields):
+    response = owner_client.post(URL, {"name": "Incomplete", **body}, format="json")
+    errors = problem(response, 400)["errors"]
+    assert set(errors) == fields
+    assert not ActionDefinition.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"actionType": "ApiCall", "overrideApiBaseUrl": "https://crm.example.com"},
+        {"actionType": "Forward", "forwardPhoneNumber": "+14155550100"},
+        {"actionType": "Close"},
+        {"actionType": "DetectTopics"},
+    ],
+)
+def test_a_definition_with_what_its_type_needs_is_created(owner_client, body):
+    response = owner_client.post(URL, {"name": "Complete", **body}, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_changing_the_type_checks_the_new_types_needs(owner_client, workspace):
+    definition = make_definition(workspace, action_type="Close")
+    response = owner_client.put(
+        f"{URL}/{definition.pk}",
+        {"actionID": definition.pk, "name": "n", "actionType": "Wait"},
+        format="json",
+    )
+    assert set(problem(response, 400)["errors"]) == {"waitSeconds"}
+    definition.refresh_from_db()
+    assert definition.action_type == "Close"

@@ -1,0 +1,479 @@
+"""The action definition admin, through Django's test client: the form by type,
+service validation on the fields, write-only secrets, tenancy, custom fields.
+
+Writes go through automations.services, so the tests assert the database too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.db import connection
+from django.test import Client
+
+from accounts.models import Membership
+from automations import services
+from automations.models import ActionDefinition, CustomFieldDefinition
+from tests.admin_helpers import logged_in
+
+pytestmark = pytest.mark.django_db
+
+DEFINITIONS = "/admin/automations/actiondefinition/"
+ADD = f"{DEFINITIONS}add/"
+PASSWORD = "pw-Sup3r-s3cret-Basic"
+TOKEN = "tok_live_N0t-f0r-y0ur-3yes"
+
+
+# --- helpers (also used by the other admin test modules) ------------------------------------
+def staff_client(user, *, codenames: tuple[str, ...] | None = None) -> Client:
+    """`user` as staff with the automations permissions (all unless `codenames`), logged in."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    perms = Permission.objects.filter(content_type__app_label="automations")
+    if codenames is not None:
+        perms = perms.filter(codename__in=codenames)
+    user.user_permissions.add(*perms)
+    return logged_in(user)
+
+
+def form_data(response) -> dict:
+    """What the browser would post back from an admin add/change page, unchanged."""
+    data: dict = {}
+
+    def add(form) -> None:
+        for name, field in form.fields.items():
+            value = form[name].value()
+            key = form.add_prefix(name)
+            if isinstance(value, bool) or getattr(field.widget, "input_type", "") == "checkbox":
+                if value:
+                    data[key] = "on"
+            elif value is not None:
+                data[key] = value
+
+    add(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        add(formset.management_form)
+        for form in formset.forms:
+            add(form)
+    return data
+
+
+def field_errors(response) -> dict[str, list[str]]:
+    """The main form's errors by field ("__all__" for the form's own)."""
+    assert response.status_code == 200, response.status_code
+    form = response.context["adminform"].form
+    return {name: list(errors) for name, errors in form.errors.items()}
+
+
+def make_definition(workspace, name: str = "Reply to billing", **values) -> ActionDefinition:
+    fields = {"name": name, "action_type": "Reply", "api_body_template": "Hi!", **values}
+    return services.action_definition_create(
+        workspace=workspace, values=fields, default_time_zone="UTC"
+    )
+
+
+def api_call(workspace, name: str = "Call CRM", **values) -> ActionDefinition:
+    fields = {
+        "action_type": "ApiCall",
+        "api_endpoint": "https://crm.example.com/customers/{{ endUser.customerNumber }}",
+        "api_method": "PUT",
+        "api_body_template": "",
+        **values,
+    }
+    return make_definition(workspace, name, **fields)
+
+
+def change_url(definition: ActionDefinition) -> str:
+    return f"{DEFINITIONS}{definition.pk}/change/"
+
+
+ADD_BASE = {
+    "name": "Auto-reply",
+    "description": "",
+    "is_active": "on",
+    "custom_field_definitions-TOTAL_FORMS": "0",
+    "custom_field_definitions-INITIAL_FORMS": "0",
+    "custom_field_definitions-MIN_NUM_FORMS": "0",
+    "custom_field_definitions-MAX_NUM_FORMS": "1000",
+}
+
+
+def add_data(workspace, **fields) -> dict:
+    return {**ADD_BASE, "workspace": str(workspace.pk), **fields}
+
+
+@pytest.fixture
+def staff(owner) -> Client:
+    return staff_client(owner)
+
+
+# --- The list ----------------------------------------------------------------------------
+def test_the_list_shows_name_type_active_and_updated_with_search_and_filters(staff, workspace):
+    make_definition(workspace, "Reply to billing")
+    api_call(workspace, "Call CRM", is_active=False)
+
+    response = staff.get(DEFINITIONS)
+    assert response.status_code == 200
+    assert [d.name for d in response.context["cl"].result_list] == ["Call CRM", "Reply to billing"]
+    assert list(response.context["cl"].list_display) == [
+        "action_checkbox",
+        "name",
+        "action_type",
+        "is_active",
+        "updated_at",
+    ]  # one workspace: no workspace column
+
+    found = staff.get(DEFINITIONS, {"q": "billing"}).context["cl"].result_list
+    assert [d.name for d in found] == ["Reply to billing"]
+    by_type = staff.get(DEFINITIONS, {"action_type__exact": "ApiCall"}).context["cl"].result_list
+    assert [d.name for d in by_type] == ["Call CRM"]
+    inactive = staff.get(DEFINITIONS, {"is_active__exact": "0"}).context["cl"].result_list
+    assert [d.name for d in inactive] == ["Call CRM"]
+
+
+# --- The form by type ------------------------------------------------------------------------
+def test_the_add_page_groups_fields_by_type_and_preselects_the_workspace(staff, workspace):
+    response = staff.get(ADD)
+    assert response.status_code == 200
+    html = response.content.decode()
+    form = response.context["adminform"].form
+    assert form.initial["workspace"] == workspace.pk
+    assert form.initial["action_schedule_time_zone_id"] == "Europe/Amsterdam"  # the workspace's
+    assert "automations/action_definition_form.js" in html
+
+    fieldsets = {fs.name: fs.classes for fs in response.context["adminform"]}
+    assert fieldsets["Core"] == ""
+    assert fieldsets["Outbound API call"] == "type-specific for-ApiCall"
+    assert fieldsets["Body template"] == (
+        "type-specific for-ApiCall for-Reply for-ReplySend for-Send"
+    )
+    assert fieldsets["Outbound authentication overrides"] == "type-specific for-ApiCall"
+    assert fieldsets["Forward"] == "type-specific for-Forward"
+    assert fieldsets["Wait"] == "type-specific for-Wait"
+    assert fieldsets["Runtime controls"] == ""
+    assert fieldsets["Function tool"] == ""
+
+
+def test_creating_a_reply_definition_goes_through_the_service(staff, workspace):
+    response = staff.post(
+        ADD,
+        add_data(
+            workspace,
+            name="Auto-reply to billing questions",
+            action_type="Reply",
+            api_body_template="Hi {{ endUser.firstName }}, thanks for your message.",
+            conditional_rules='{"==": [{"var": "topic.name"}, "Billing"]}',
+            action_schedule_time_zone_id="",
+        ),
+    )
+    assert response.status_code == 302, field_errors(response)
+    definition = ActionDefinition.objects.get()
+    assert definition.workspace == workspace
+    assert (definition.name, definition.action_type) == ("Auto-reply to billing questions", "Reply")
+    assert definition.api_body_template.startswith("Hi {{ endUser.firstName }}")
+    # A blank timezone is the user's in the workspace (the workspace's: the member set none).
+    assert definition.action_schedule_time_zone_id == "Europe/Amsterdam"
+    assert LogEntry.objects.filter(object_id=str(definition.pk)).count() == 1
+
+
+def test_the_default_timezone_is_the_members_own_when_set(staff, workspace, owner):
+    Membership.objects.filter(user=owner, workspace=workspace).update(timezone="America/Denver")
+    assert staff.get(ADD).context["adminform"].form.initial["action_schedule_time_zone_id"] == (
+        "America/Denver"
+    )
+    data = add_data(workspace, action_type="Close", action_schedule_time_zone_id="")
+    assert staff.post(ADD, data).status_code == 302
+    assert ActionDefinition.objects.get().action_schedule_time_zone_id == "America/Denver"
+
+
+def test_editing_through_the_form_changes_only_what_was_changed(staff, workspace):
+    definition = api_call(workspace, action_schedule_time_zone_id="Asia/Tokyo")
+    page = staff.get(change_url(definition))
+    data = form_data(page)
+    data["api_headers"] = '{"X-Ticket": "{{ ticket.id }}"}'
+    data["api_method"] = "POST"
+    response = staff.post(change_url(definition), data)
+    assert response.status_code == 302, field_errors(response)
+    definition.refresh_from_db()
+    assert definition.api_headers == '{"X-Ticket": "{{ ticket.id }}"}'
+    assert definition.api_method == "POST"
+    assert definition.action_schedule_time_zone_id == "Asia/Tokyo"
+    change = LogEntry.objects.filter(object_id=str(definition.pk)).get()
+    assert "API headers" in change.get_change_message()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("api_headers", "{not json", "Must be valid JSON"),
+        ("api_headers", '["a list"]', "Must be a JSON object."),
+        ("field_mapping", "42", "Must be a JSON object."),
+        ("response_field_mapping", '{"a": ', "Must be valid JSON"),
+        ("conditional_rules", "{oops}", "Must be valid JSON"),
+        ("function_parameters_schema", '{"type": "nope"}', "Not a valid JSON Schema"),
+    ],
+)
+def test_json_settings_get_readable_errors_on_their_field(staff, workspace, field, value, message):
+    data = add_data(
+        workspace,
+        action_type="ApiCall",
+        api_endpoint="https://crm.example.com/x",
+        **{field: value},
+    )
+    errors = field_errors(staff.post(ADD, data))
+    assert list(errors) == [field]
+    assert errors[field][0].startswith(message)
+    assert not ActionDefinition.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("action_type", "extra", "field"),
+    [
+        ("Reply", {}, "api_body_template"),
+        ("Send", {"api_body_template": "   "}, "api_body_template"),
+        ("Wait", {}, "wait_seconds"),
+        ("Forward", {}, "forward_recipients"),
+        ("ApiCall", {}, "api_endpoint"),
+    ],
+)
+def test_what_a_type_cannot_run_without_is_required(staff, workspace, action_type, extra, field):
+    errors = field_errors(staff.post(ADD, add_data(workspace, action_type=action_type, **extra)))
+    assert field in errors
+    assert not ActionDefinition.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"api_endpoint": "/customers"}, "api_endpoint", "A relative endpoint needs a base URL"),
+        (
+            {"api_endpoint": "https://x.example.com/{{ a", "override_api_base_url": ""},
+            "api_endpoint",
+            "The template does not compile",
+        ),
+        (
+            {"api_endpoint": "https://x.example.com", "override_api_authentication_type": "Bearer"},
+            "override_api_token",
+            "Bearer authentication needs a token.",
+        ),
+        (
+            {"api_endpoint": "https://x.example.com", "override_api_authentication_type": "Basic"},
+            "override_api_username",
+            "Basic authentication needs a username.",
+        ),
+    ],
+)
+def test_what_would_fail_at_run_time_is_refused_for_api_calls(
+    staff, workspace, extra, field, message
+):
+    errors = field_errors(staff.post(ADD, add_data(workspace, action_type="ApiCall", **extra)))
+    assert errors[field][0].startswith(message), errors
+    assert not ActionDefinition.objects.exists()
+
+
+def test_a_reply_body_that_does_not_compile_is_an_error(staff, workspace):
+    data = add_data(workspace, action_type="Reply", api_body_template="Hi {{ endUser.firstName")
+    errors = field_errors(staff.post(ADD, data))
+    assert errors["api_body_template"][0].startswith("The template does not compile")
+
+
+def test_every_error_of_the_page_shows_at_once(staff, workspace):
+    data = add_data(
+        workspace,
+        name="",
+        action_type="Wait",
+        wait_seconds="soon",
+        conditional_rules="{",
+        tool_call_timeout_seconds="900",
+    )
+    errors = field_errors(staff.post(ADD, data))
+    assert set(errors) == {"name", "wait_seconds", "conditional_rules", "tool_call_timeout_seconds"}
+    assert errors["tool_call_timeout_seconds"] == ["Must be between 1 and 300."]
+
+
+# --- Secrets -----------------------------------------------------------------------------------
+def _with_secrets(staff, workspace) -> ActionDefinition:
+    response = staff.post(
+        ADD,
+        add_data(
+            workspace,
+            name="Call CRM",
+            action_type="ApiCall",
+            api_endpoint="https://crm.example.com/customers",
+            override_api_authentication_type="Basic",
+            override_api_username="crm-user",
+            override_api_password=PASSWORD,
+            override_api_token=TOKEN,
+        ),
+    )
+    assert response.status_code == 302, field_errors(response)
+    return ActionDefinition.objects.get()
+
+
+def test_secrets_are_stored_encrypted_and_never_shown_on_any_page(staff, workspace):
+    definition = _with_secrets(staff, workspace)
+    assert (definition.override_api_password, definition.override_api_token) == (PASSWORD, TOKEN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT override_api_password, override_api_token FROM automations_actiondefinition"
+        )
+        stored = cursor.fetchone()
+    assert PASSWORD not in stored[0] and TOKEN not in stored[1]  # ciphertext at rest
+
+    # An edit that sets a new token: the history lists the field, not its value.
+    data = form_data(staff.get(change_url(definition)))
+    data["override_api_token"] = TOKEN + "-2"
+    assert staff.post(change_url(definition), data).status_code == 302
+
+    pages = {
+        "change": change_url(definition),
+        "list": DEFINITIONS,
+        "history": f"{DEFINITIONS}{definition.pk}/history/",
+        "test": f"{DEFINITIONS}{definition.pk}/test/",
+        "delete": f"{DEFINITIONS}{definition.pk}/delete/",
+        "index": "/admin/",
+    }
+    for name, url in pages.items():
+        response = staff.get(url)
+        assert response.status_code == 200, name
+        html = response.content.decode()
+        for secret in (PASSWORD, TOKEN, TOKEN + "-2"):
+            assert secret not in html, f"{name} page shows a secret"
+    history = staff.get(pages["history"]).content.decode()
+    assert "Token" in history  # the changed field is named
+    change_page = staff.get(pages["change"]).content.decode()
+    assert "A password is stored. Leave blank to keep the stored value." in change_page
+    assert "A token is stored. Leave blank to keep the stored value." in change_page
+    assert re.search(r'<input type="password" name="override_api_password"[^>]*>', change_page)
+    assert 'name="clear_override_api_password"' in change_page
+
+
+def test_a_view_only_user_sees_whether_a_secret_is_stored_not_the_secret(staff, workspace, member):
+    definition = _with_secrets(staff, workspace)
+    viewer = staff_client(member, codenames=("view_actiondefinition",))
+    response = viewer.get(change_url(definition))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert PASSWORD not in html and TOKEN not in html
+    assert "stored (hidden)" in html
+    assert "Test</a>" not in html  # no Test button without change permission
+    assert viewer.get(f"{DEFINITIONS}{definition.pk}/test/").status_code == 403
+
+
+def test_a_blank_secret_keeps_the_stored_value_and_clear_removes_it(staff, workspace):
+    definition = _with_secrets(staff, workspace)
+    data = form_data(staff.get(change_url(definition)))
+    assert "override_api_password" not in data  # never rendered, so never posted back
+    data["description"] = "Updated"
+    assert staff.post(change_url(definition), data).status_code == 302
+    definition.refresh_from_db()
+    assert (definition.description, definition.override_api_password) == ("Updated", PASSWORD)
+    assert definition.override_api_token == TOKEN
+
+    data = form_data(staff.get(change_url(definition)))
+    data["clear_override_api_token"] = "on"
+    assert staff.post(change_url(definition), data).status_code == 302
+    definition.refresh_from_db()
+    assert (definition.override_api_password, definition.override_api_token) == (PASSWORD, "")
+    assert "No token is stored." in staff.get(change_url(definition)).content.decode()
+
+
+def test_a_new_secret_and_clear_together_is_an_error(staff, workspace):
+    definition = _with_secrets(staff, workspace)
+    data = form_data(staff.get(change_url(definition)))
+    data["override_api_password"] = "other"
+    data["clear_override_api_password"] = "on"
+    response = staff.post(change_url(definition), data)
+    assert field_errors(response) == {
+        "override_api_password": ["Enter a new password or clear the stored one, not both."]
+    }
+    assert "other" not in re.findall(r'value="([^"]*)"', response.content.decode())
+    definition.refresh_from_db()
+    assert definition.override_api_password == PASSWORD
+
+
+def test_clearing_the_token_of_a_bearer_call_is_refused(staff, workspace):
+    definition = api_call(
+        workspace, override_api_authentication_type="Bearer", override_api_token=TOKEN
+    )
+    data = form_data(staff.get(change_url(definition)))
+    data["clear_override_api_token"] = "on"
+    errors = field_errors(staff.post(change_url(definition), data))
+    assert errors == {"override_api_token": ["Bearer authentication needs a token."]}
+    definition.refresh_from_db()
+    assert definition.override_api_token == TOKEN
+
+
+# --- Tenancy ---------------------------------------------------------------------------------
+def test_staff_of_another_workspace_cannot_see_or_choose_its_definitions(
+    workspace, other_workspace, outsider
+):
+    mine = make_definition(other_workspace, "Globex reply")
+    theirs = make_definition(workspace, "Acme reply")
+    client = staff_client(outsider)
+
+    listed = client.get(DEFINITIONS).context["cl"].result_list
+    assert [d.name for d in listed] == ["Globex reply"]
+    assert client.get(change_url(theirs)).status_code == 302  # admin: "doesn't exist" redirect
+    assert ActionDefinition.objects.filter(pk=theirs.pk).exists()
+    assert client.get(f"{DEFINITIONS}{theirs.pk}/test/").status_code == 404
+    assert client.get(f"{DEFINITIONS}{theirs.pk}/history/").status_code in (302, 404)
+    assert client.get(change_url(mine)).status_code == 200
+
+    add_page = client.get(ADD)
+    choices = list(add_page.context["adminform"].form.fields["workspace"].queryset)
+    assert choices == [other_workspace]
+    errors = field_errors(client.post(ADD, add_data(workspace, action_type="Close")))
+    assert "workspace" in errors
+    assert ActionDefinition.objects.count() == 2
+
+
+def test_a_superuser_chooses_among_every_workspace(db, workspace, other_workspace):
+    from tests.factories import UserFactory
+
+    root = UserFactory(username="root@example.org", is_staff=True, is_superuser=True)
+    client = logged_in(root)
+    form = client.get(ADD).context["adminform"].form
+    assert set(form.fields["workspace"].queryset) == {workspace, other_workspace}
+    assert "workspace" not in form.initial  # two workspaces: nothing preselected
+    data = add_data(other_workspace, action_type="Close", action_schedule_time_zone_id="")
+    assert client.post(ADD, data).status_code == 302
+    created = ActionDefinition.objects.get()
+    assert created.workspace == other_workspace
+    assert created.action_schedule_time_zone_id == other_workspace.timezone
+
+
+# --- Custom fields, delete ---------------------------------------------------------------------
+def test_custom_fields_are_edited_inline(staff, workspace):
+    definition = make_definition(workspace)
+    data = form_data(staff.get(change_url(definition)))
+    data.update(
+        {
+            "custom_field_definitions-TOTAL_FORMS": "1",
+            "custom_field_definitions-0-name": "orderNumber",
+            "custom_field_definitions-0-label": "Order number",
+            "custom_field_definitions-0-field_type": "string",
+            "custom_field_definitions-0-is_required": "on",
+        }
+    )
+    response = staff.post(change_url(definition), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    field = CustomFieldDefinition.objects.get()
+    assert (field.action, field.workspace, field.name, field.is_required) == (
+        definition,
+        workspace,
+        "orderNumber",
+        True,
+    )
+
+
+def test_deleting_goes_through_the_service(staff, workspace):
+    definition = make_definition(workspace)
+    response = staff.post(f"{DEFINITIONS}{definition.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not ActionDefinition.objects.exists()

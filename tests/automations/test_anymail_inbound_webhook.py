@@ -1,0 +1,88 @@
+"""The ESP inbound webhook (django-anymail, Postmark's wire format here): mail to
+an identity's address enters the inbound pipeline of that identity's workspace."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from automations.models import HookRun
+from contacts.models import Contact, Message
+
+pytestmark = pytest.mark.django_db
+
+URL = "/webhooks/anymail/postmark/inbound/"
+SECRET = "hook:s3cret-webhook-password"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}
+
+
+def postmark(to: str, *, message_id: str = "<m1@mail.example.com>", sender="dana@example.com"):
+    return {
+        "FromFull": {"Email": sender, "Name": "Dana"},
+        "ToFull": [{"Email": to, "Name": ""}],
+        "CcFull": [],
+        "Subject": "Question about my invoice",
+        "TextBody": "Invoice #42 looks wrong.",
+        "MessageID": "postmark-own-id",
+        "Headers": [
+            {"Name": "Message-ID", "Value": message_id},
+            {"Name": "In-Reply-To", "Value": "<earlier@acme.example.com>"},
+        ],
+    }
+
+
+def post(client, payload, auth: str = SECRET):
+    return client.post(
+        URL,
+        json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(auth.encode()).decode(),
+    )
+
+
+def test_mail_to_an_identity_starts_the_pipeline(client, email_identity):
+    response = post(client, postmark("Sales@Acme.example.com"))
+    assert response.status_code == 200, response.content
+    contact = Contact.objects.get(email="dana@example.com")
+    message = Message.objects.get()
+    assert (message.direction, message.conversation.contact) == ("inbound", contact)
+    assert message.to_address == email_identity.address
+    assert message.provider_message_id == "<m1@mail.example.com>"
+    assert message.body == "Invoice #42 looks wrong."
+    run = HookRun.objects.get()
+    assert (run.hook_name, run.workspace) == ("PreSpam", email_identity.workspace)
+
+
+def test_a_retried_delivery_is_received_once(client, email_identity):
+    assert post(client, postmark(email_identity.address)).status_code == 200
+    assert post(client, postmark(email_identity.address)).status_code == 200
+    assert Message.objects.count() == 1
+    assert HookRun.objects.count() == 1
+
+
+def test_mail_for_no_identity_is_dropped(client, email_identity):
+    assert post(client, postmark("someone-else@example.com")).status_code == 200
+    assert not Message.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_a_wrong_secret_is_refused(client, email_identity):
+    response = post(client, postmark(email_identity.address), auth="hook:guess")
+    assert response.status_code == 400
+    assert not Message.objects.exists()
+
+
+def test_without_a_configured_secret_every_call_is_refused(client, email_identity, settings):
+    from config import settings as project_settings
+
+    settings.ANYMAIL = project_settings.ANYMAIL  # the random default
+    assert project_settings.ANYMAIL["WEBHOOK_SECRET"].startswith("off:")
+    response = post(client, postmark(email_identity.address), auth="off:")
+    assert response.status_code == 400
+    assert not Message.objects.exists()
