@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 import zoneinfo
 from functools import partial
 
@@ -74,6 +75,8 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # The user's id on the Salesloft facade (`user_guid` filters on /v2/actions).
+    guid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Blank means "the workspace's timezone".
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     created_at = models.DateTimeField(auto_now_add=True)

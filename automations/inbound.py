@@ -24,6 +24,8 @@ from automations.engine import fire_hook, run_topic_actions
 from automations.models import Channel, HookRun
 from contacts import services as contact_services
 from contacts.models import Contact, Conversation, ConversationStatus, Direction, Message
+from outreach.cadences import enrollments_stop_for_contact
+from outreach.models import StopReason
 
 STAGES = ("spam_check", "post_spam", "detect", "topic_actions")
 # Stages of the escalation and phone-pickup chains (automations.conversations).
@@ -123,6 +125,13 @@ def inbound_message_receive(
             type="message.received",
             actor=actor,
             data={"conversation_id": conversation.public_id, "subject": subject[:200]},
+        )
+        # A reply ends the contact's cadences (as in Salesloft, HubSpot, Apollo).
+        enrollments_stop_for_contact(
+            contact=contact,
+            reason=StopReason.REPLIED,
+            note=f"Reply: {subject}"[:200] if subject else "Reply received.",
+            actor=actor,
         )
         run = fire_hook(
             workspace=workspace,

@@ -198,6 +198,7 @@ DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 100, minimum=1)
 # claimed as workers free up, so leases do not expire while tasks wait in line.
 DISPATCH_MAX_IN_FLIGHT = env.env_int("DISPATCH_MAX_IN_FLIGHT", 1000, minimum=1)
 PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1)
+SALESLOFT_RATE_LIMIT_PER_MINUTE = env.env_int("SALESLOFT_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
 # Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so
 # tests talk to a local fake that speaks Twilio's wire format.

@@ -217,6 +217,14 @@ def _record_changes(contact: Contact, changes: _Changes, actor: Actor) -> None:
             actor=actor,
             data={"flag": "do_not_contact", **changes.fields["do_not_contact"]},
         )
+        signals.contact_suppression_changed.send(
+            sender=Contact,
+            contact=contact,
+            actor=actor,
+            flag="do_not_contact",
+            value=bool(changes.fields["do_not_contact"]["to"]),
+            reason="",
+        )
 
 
 # --- Contacts -------------------------------------------------------------------
@@ -353,6 +361,9 @@ def contact_suppress(
             type=EventType.SUPPRESSION_CHANGED,
             actor=actor,
             data={"flag": flag, "from": not value, "to": value, "reason": reason},
+        )
+        signals.contact_suppression_changed.send(
+            sender=Contact, contact=locked, actor=actor, flag=flag, value=value, reason=reason
         )
     contact.__dict__.update({k: getattr(locked, k) for k in (flag, f"{flag}_at", f"{flag}_reason")})
     return True

@@ -10,3 +10,7 @@ contact_added = Signal()
 contact_updated = Signal()
 # kwargs: contact (still in the database), actor
 contact_deleted = Signal()
+# kwargs: contact, actor, flag ("unsubscribed", "bounced" or "do_not_contact"),
+# value (set or cleared), reason. Sent by every path that changes a suppression
+# flag (outreach stops the contact's cadence enrollments on it).
+contact_suppression_changed = Signal()

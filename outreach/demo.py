@@ -1,7 +1,14 @@
-"""Demo identities and actions for `make run`.
+"""Demo identities, actions and a cadence for `make run`.
 
 The email identity has the public id `id_123`, the one in seed 000's curl
 example, so that example works verbatim with the printed key.
+
+The cadence "Demo: 3-touch follow-up" (day 1 email, day 2 SMS, day 3 call) has
+John Smith enrolled: the worker sends the email at once (to the console
+backend by default), then the SMS step waits for day 2, visible on /v1/actions,
+/v2/actions and /functions/v1/scheduled-actions. A reply from him
+(`POST /v1/inbound/messages` from john.smith@example.com) stops it. Created
+once: when the cadence exists, nothing is done again.
 """
 
 from __future__ import annotations
@@ -10,10 +17,13 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.actors import Actor
 from accounts.models import Workspace
-from outreach import services
-from outreach.models import Action, Channel, Identity
+from contacts.models import Contact
+from outreach import cadences, services
+from outreach.models import Action, Cadence, Channel, Identity
 
 DEMO_EMAIL_IDENTITY = "id_123"
+DEMO_CADENCE = "Demo: 3-touch follow-up"
+DEMO_CADENCE_CONTACT = "john.smith@example.com"
 
 
 def _identity(workspace: Workspace, owner, public_id: str | None, **fields) -> Identity:
@@ -57,8 +67,14 @@ def seed_outreach(*, workspace: Workspace, user: AbstractBaseUser) -> None:
         address="+14155550101",
         display_name="Demo Phone",
     )
-    if Action.objects.filter(workspace=workspace).exists():
-        return
+    if not Action.objects.filter(workspace=workspace).exists():
+        _seed_sample_actions(workspace, email, sms, linkedin)
+    _seed_cadence(workspace, user)
+
+
+def _seed_sample_actions(
+    workspace: Workspace, email: Identity, sms: Identity, linkedin: Identity
+) -> None:
     actor = Actor.system("seed_demo")
     samples = [
         (
@@ -106,4 +122,47 @@ def seed_outreach(*, workspace: Workspace, user: AbstractBaseUser) -> None:
             identity=identity,
             require_approval=True,
             description="Demo action awaiting approval",
+        )
+
+
+def _seed_cadence(workspace: Workspace, user: AbstractBaseUser) -> None:
+    if Cadence.objects.filter(workspace=workspace, name=DEMO_CADENCE).exists():
+        return
+    actor = Actor.for_user(user)
+    cadence = cadences.cadence_create(workspace=workspace, actor=actor, name=DEMO_CADENCE)
+    cadences.step_create(
+        cadence=cadence,
+        type="email",
+        day=1,
+        name="Intro email",
+        params_template={
+            "subject": "Quick question, {{ contact.firstname }}",
+            "body": (
+                "Hi {{ contact.firstname }},\n\nDo you have 15 minutes this week to talk "
+                "about your outreach?\n\nBest,\n{{ sender.name }}"
+            ),
+        },
+    )
+    cadences.step_create(
+        cadence=cadence,
+        type="sms",
+        day=2,
+        name="SMS nudge",
+        params_template={
+            "message": "Hi {{ contact.firstname }}, {{ sender.name }} here: did my email reach you?"
+        },
+    )
+    cadences.step_create(
+        cadence=cadence,
+        type="phone",
+        day=3,
+        name="Follow-up call",
+        params_template={
+            "script": "Hi {{ contact.firstname }}, this is Demo Sales following up on my email."
+        },
+    )
+    contact = Contact.objects.for_workspace(workspace).filter(email=DEMO_CADENCE_CONTACT).first()
+    if contact is not None and not contact.is_suppressed:
+        cadences.enrollment_create(
+            workspace=workspace, actor=actor, cadence=cadence, contact=contact
         )

@@ -10,9 +10,10 @@ workers after commit. Nothing scheduled waits in the broker: no ETA tasks.
 
 A worker runs one action under one lease in three steps:
 1. start (short transaction): the lease must still be ours and have no attempt
-   yet (one attempt per lease, so a redelivered task cannot send twice);
-   suppression fails the action; a closed sending window or a reached daily
-   limit defers it; otherwise an ActionAttempt is recorded as running;
+   yet (one attempt per lease, so a redelivered task cannot send twice); an
+   action of a stopped cadence enrollment is cancelled; suppression fails the
+   action; a closed sending window or a reached daily limit defers it;
+   otherwise an ActionAttempt is recorded as running;
 2. the provider call, outside any transaction, with the action's idempotency key;
 3. finish (short transaction): completed, retried with backoff, or failed.
 
@@ -54,7 +55,9 @@ from outreach.models import (
     ActionTransition,
     ActionType,
     AttemptOutcome,
+    EnrollmentState,
     Identity,
+    StopReason,
 )
 from outreach.sending_rules import next_allowed_time
 from outreach.services import _record
@@ -200,7 +203,7 @@ def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
 @dataclass
 class Outcome:
     action_id: int
-    status: str  # completed | retrying | failed | deferred | stale
+    status: str  # completed | retrying | failed | deferred | cancelled | stale
     error: str = ""
 
 
@@ -210,7 +213,7 @@ def _start(action_id: int, lease_token: str, worker: str):
     with transaction.atomic():
         action = (
             Action.objects.select_for_update(of=("self",))
-            .select_related("identity", "contact", "workspace")
+            .select_related("identity", "contact", "workspace", "enrollment")
             .filter(pk=action_id)
             .first()
         )
@@ -225,6 +228,26 @@ def _start(action_id: int, lease_token: str, worker: str):
             or ActionAttempt.objects.filter(action_id=action_id, lease_token=lease_token).exists()
         ):
             return Outcome(action_id, "stale")
+        enrollment = action.enrollment
+        if (
+            enrollment is not None
+            and enrollment.state == EnrollmentState.STOPPED
+            and enrollment.stop_reason != StopReason.STEP_FAILED
+        ):
+            # A cadence stop skips actions someone else held at that moment (SKIP
+            # LOCKED); one reaching us is cancelled here, never sent. (After a
+            # step_failed stop, a person retrying the failed step means to send it.)
+            action.status = ActionStatus.CANCELLED
+            action.lease_token = None
+            action.lease_expires_at = None
+            action.save()
+            _record(
+                action,
+                from_status=ActionStatus.PROCESSING,
+                actor=WORKER,
+                reason=f"enrollment stopped: {enrollment.stop_reason}",
+            )
+            return Outcome(action_id, "cancelled")
         contact = action.contact
         if contact is None:
             contact = contact_for_recipient(workspace=action.workspace, params=action.params)

@@ -133,9 +133,22 @@ class Action(WorkspaceOwned):
     retry_count = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
-    # Salesloft's grouping of steps that touch a person together; cadence and
-    # step references arrive as foreign keys with the cadences issue.
+    # Salesloft's grouping of steps that touch a person together.
     multitouch_group_id = models.BigIntegerField(null=True, blank=True)
+    # Set when the action is a cadence step's (outreach.cadences).
+    cadence = models.ForeignKey(
+        "outreach.Cadence", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    step = models.ForeignKey(
+        "outreach.Step", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enrollment = models.ForeignKey(
+        "outreach.Enrollment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="actions",
+    )
     # Dispatcher lease: a claimed row is `processing` until lease_expires_at.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -171,6 +184,18 @@ class Action(WorkspaceOwned):
             models.Index(fields=["workspace", "item_id"], name="action_ws_item_idx"),
             models.Index(fields=["workspace", "owner"], name="action_ws_owner_idx"),
             models.Index(fields=["contact", "created_at"], name="action_contact_idx"),
+            # An ESP's bounce or complaint names the message it sent.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="action_provider_msg_idx",
+            ),
+            # /v2/actions: the not-yet-executed actions of a workspace by update time.
+            models.Index(
+                fields=["workspace", "updated_at", "id"],
+                condition=Q(status__in=["pending_approval", "scheduled", "processing"]),
+                name="action_v2_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -290,3 +315,142 @@ class PendingApproval(Action):
         proxy = True
         verbose_name = "action awaiting approval"
         verbose_name_plural = "approval queue"
+
+
+# --- Cadences (sequences) -------------------------------------------------------------
+class CadenceSharing(models.TextChoices):
+    TEAM = "team", "Team"
+    PERSONAL = "personal", "Personal"
+
+
+class Cadence(WorkspaceOwned):
+    """A sequence of steps a contact is enrolled in (Salesloft's cadence, HubSpot's
+    sequence). A personal cadence is seen and used by its owner only (and admins)."""
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sharing = models.CharField(
+        max_length=16, choices=CadenceSharing.choices, default=CadenceSharing.TEAM
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["workspace", "name"], name="cadence_ws_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StepType(models.TextChoices):
+    """Salesloft's step types plus the channels this hub sends on."""
+
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone call"
+    SMS = "sms", "SMS"
+    LINKEDIN = "linkedin", "LinkedIn message"
+    OTHER = "other", "Other (a task)"
+
+
+# The action each step type schedules.
+STEP_ACTION_TYPES: dict[str, str] = {
+    StepType.EMAIL: ActionType.SEND_EMAIL,
+    StepType.PHONE: ActionType.CALL_CONTACT,
+    StepType.SMS: ActionType.SEND_SMS,
+    StepType.LINKEDIN: ActionType.LINKEDIN_MESSAGE,
+    StepType.OTHER: ActionType.TASK,
+}
+
+
+class Step(WorkspaceOwned):
+    """One touch of a cadence. `params_template` is the action's params with
+    sandboxed Jinja2 in its strings (`{{ contact.firstname }}`), rendered at
+    enrollment time for each contact; `day` is the cadence day it falls on (1 =
+    the day of enrollment, Salesloft's numbering)."""
+
+    cadence = models.ForeignKey(Cadence, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveIntegerField()
+    day = models.PositiveIntegerField(default=1)
+    type = models.CharField(max_length=16, choices=StepType.choices)
+    name = models.CharField(max_length=200, blank=True)
+    params_template = models.JSONField(default=dict)
+    identity = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    require_approval = models.BooleanField(default=False)
+    multitouch_group_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cadence", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["cadence", "order"], name="step_unique_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cadence} · step {self.order} ({self.type})"
+
+
+class EnrollmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    STOPPED = "stopped", "Stopped"
+
+
+class StopReason(models.TextChoices):
+    REPLIED = "replied", "The contact replied"
+    BOUNCED = "bounced", "An email bounced"
+    UNSUBSCRIBED = "unsubscribed", "The contact unsubscribed"
+    DO_NOT_CONTACT = "do_not_contact", "Marked do-not-contact"
+    MEETING_BOOKED = "meeting_booked", "A meeting was booked"
+    MANUAL = "manual", "Stopped by a user"
+    STEP_FAILED = "step_failed", "A step failed"
+    CADENCE_DEACTIVATED = "cadence_deactivated", "The cadence was deactivated"
+
+
+class Enrollment(WorkspaceOwned):
+    """A contact on a cadence. At most one active enrollment per contact and cadence."""
+
+    cadence = models.ForeignKey(Cadence, on_delete=models.CASCADE, related_name="enrollments")
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="enrollments"
+    )
+    # Whose actions the steps become (Salesloft's action user).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        max_length=16, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
+    )
+    current_step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stop_reason = models.CharField(max_length=32, choices=StopReason.choices, blank=True)
+    stop_note = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cadence", "contact"],
+                condition=Q(state="active"),
+                name="enrollment_one_active",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["contact"], condition=Q(state="active"), name="enrollment_active_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} on {self.cadence} ({self.state})"

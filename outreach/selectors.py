@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
 
-from accounts.models import ApiKey
-from outreach.models import Action
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from accounts.models import ApiKey, Workspace
+from outreach.models import Action, Cadence, CadenceSharing, Enrollment, EnrollmentState, Step
 
 
 def actions_visible_to(
@@ -20,3 +24,54 @@ def actions_visible_to(
     if not api_key.is_workspace_admin:
         actions = actions.filter(owner=api_key.user)
     return actions
+
+
+# --- Cadences ----------------------------------------------------------------------
+def cadences_visible_to(
+    *, workspace: Workspace, user: AbstractBaseUser | None, is_admin: bool
+) -> QuerySet[Cadence]:
+    """Team cadences and the user's own personal ones; admins see every one."""
+    cadences = Cadence.objects.for_workspace(workspace)
+    if not is_admin:
+        cadences = cadences.filter(Q(sharing=CadenceSharing.TEAM) | Q(owner=user))
+    return cadences
+
+
+def _counted(rows: QuerySet, group: str) -> Coalesce:
+    """A correlated COUNT(*) subquery: one per column, never a join that multiplies rows."""
+    counted = rows.order_by().values(group).annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def cadences_with_counts(cadences: QuerySet[Cadence]) -> QuerySet[Cadence]:
+    return cadences.select_related("owner").annotate(
+        steps_count=_counted(Step.objects.filter(cadence=OuterRef("pk")), "cadence"),
+        active_enrollments_count=_counted(
+            Enrollment.objects.filter(cadence=OuterRef("pk"), state=EnrollmentState.ACTIVE),
+            "cadence",
+        ),
+    )
+
+
+def enrollments_visible_to(
+    *, workspace: Workspace, user: AbstractBaseUser | None, is_admin: bool
+) -> QuerySet[Enrollment]:
+    """Admins see the workspace's enrollments; members those whose actions they
+    own (the enrollment's user), as for actions."""
+    enrollments = Enrollment.objects.for_workspace(workspace)
+    if not is_admin:
+        enrollments = enrollments.filter(user=user)
+    return enrollments
+
+
+def can_change_cadence(*, cadence: Cadence, user: AbstractBaseUser | None, is_admin: bool) -> bool:
+    """Admins change any cadence; members only those they own."""
+    return is_admin or (user is not None and cadence.owner_id == user.pk)
+
+
+def api_key_visibility(api_key: ApiKey) -> dict[str, Any]:
+    return {
+        "workspace": api_key.workspace,
+        "user": api_key.user,
+        "is_admin": api_key.is_workspace_admin,
+    }

@@ -31,9 +31,12 @@ from outreach.models import (
     ActionTransition,
     ActionType,
     ApprovalDecision,
+    Cadence,
     Channel,
     Decision,
+    Enrollment,
     Identity,
+    Step,
 )
 from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone, summary_of
 from outreach.validation import check_action_fields
@@ -149,7 +152,8 @@ def identity_deactivate(*, identity: Identity) -> Identity:
 # --- Actions ------------------------------------------------------------------
 def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "") -> None:
     """Audit a transition; an outcome (a final status) on a contact also goes
-    into the contact's timeline."""
+    into the contact's timeline, and a cadence step's outcome advances its
+    enrollment (outreach.cadences.enrollment_advance)."""
     if action.status in FINAL_STATUSES and action.contact_id:
         from contacts.services import event_record
 
@@ -183,6 +187,13 @@ def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "")
         actor_label=actor.label,
         reason=reason,
     )
+    if action.status in FINAL_STATUSES and action.enrollment_id:
+        # Every final transition passes here, so a cadence moves on (next step,
+        # completion, or a stop) in the very transaction that finalised its
+        # step's action: a worker dying after the commit cannot lose the advance.
+        from outreach.cadences import enrollment_advance
+
+        enrollment_advance(action=action)
 
 
 def _dispatch_after_commit(action: Action) -> None:
@@ -212,7 +223,13 @@ def action_create(
     item_id: str = "",
     description: str = "",
     multitouch_group_id: int | None = None,
+    owner: AbstractBaseUser | None = None,
+    cadence: Cadence | None = None,
+    step: Step | None = None,
+    enrollment: Enrollment | None = None,
 ) -> Action:
+    """`owner` defaults to the actor's user; `cadence`/`step`/`enrollment` mark a
+    cadence step's action (outreach.cadences schedules those)."""
     cleaned, errors = check_action_fields(
         workspace=workspace, type=type, params=params, identity=identity
     )
@@ -237,7 +254,7 @@ def action_create(
             params=cleaned["params"],
             identity=cleaned["identity"],
             contact=contact,
-            owner=actor.user,
+            owner=owner if owner is not None else actor.user,
             list_id=list_id,
             item_id=item_id,
             description=description,
@@ -246,6 +263,9 @@ def action_create(
             status=ActionStatus.PENDING_APPROVAL if require_approval else ActionStatus.SCHEDULED,
             scheduled_time=due,
             multitouch_group_id=multitouch_group_id,
+            cadence=cadence,
+            step=step,
+            enrollment=enrollment,
         )
         _record(action, from_status="", actor=actor, reason="created")
         if direct and action.status == ActionStatus.SCHEDULED:

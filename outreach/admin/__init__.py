@@ -11,6 +11,8 @@
   The index shows the approval queue, failed and stuck counts.
 - **Identities**: created and edited through `identity_create` /
   `identity_update`.
+- **Cadences** (with their steps inline) and **enrollments** (read-only, "Stop
+  selected enrollments"), through `outreach.cadences` (see admin/cadences.py).
 
 Tenancy: a superuser sees every workspace; any other staff user only the
 workspaces they are a member of (another workspace's action is not listed and
@@ -20,7 +22,12 @@ permission, which also lets a reviewer see the queue and the actions.
 
 from django.contrib import admin
 
-from outreach.admin import actions, identities, queue  # noqa: F401  (registers the admins)
+from outreach.admin import (  # noqa: F401  (registers the admins)
+    actions,
+    cadences,
+    identities,
+    queue,
+)
 
 # The index page shows how many actions await approval (templatetags/outreach_admin.py).
 admin.site.index_template = "admin/outreach_index.html"

@@ -259,7 +259,8 @@ class ProcessParams(serializers.Serializer):
 class ProcessResultSerializer(serializers.Serializer):
     action_id = serializers.CharField()
     result = serializers.ChoiceField(
-        choices=["completed", "retrying", "failed", "deferred", "stale"]
+        # cancelled: the action's enrollment was stopped while it waited
+        choices=["completed", "retrying", "failed", "deferred", "stale", "cancelled"]
     )
     error = serializers.CharField(allow_null=True)
 

@@ -87,5 +87,8 @@ def test_demo_actions_are_linked_to_demo_contacts():
     seed()
     seed()
     assert Contact.objects.count() == 4
-    linked = Action.objects.filter(contact__isnull=False).count()
+    linked = Action.objects.filter(contact__isnull=False, enrollment__isnull=True).count()
     assert linked == 4  # ada, grace, John's phone, Jane's LinkedIn
+    # and the demo cadence's first step, for John (once, though seeded twice)
+    step = Action.objects.get(enrollment__isnull=False)
+    assert (step.contact.firstname, step.cadence.name) == ("John", "Demo: 3-touch follow-up")

@@ -1,0 +1,1 @@
+"""The Magpipe-compatible facade (seed 003): /functions/v1/scheduled-actions."""
