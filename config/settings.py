@@ -286,6 +286,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActionStatusEnum": "outreach.models.ActionStatus",
         "DecisionEnum": "outreach.models.Decision",
+        "StepTypeEnum": "outreach.models.StepType",
+        "OutreachActionTypeEnum": "outreach.models.ActionType",
         "OutcomeEnum": ["success", "error"],
     },
 }

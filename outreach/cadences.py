@@ -214,7 +214,8 @@ def cadence_update(*, cadence: Cadence, actor: Actor, changes: dict[str, Any]) -
 
 
 # --- Steps ----------------------------------------------------------------------------
-STEP_FIELDS = {
+# In the order forms show them.
+STEP_FIELDS = (
     "order",
     "day",
     "type",
@@ -223,7 +224,7 @@ STEP_FIELDS = {
     "identity",
     "require_approval",
     "multitouch_group_id",
-}
+)
 
 
 def step_errors(cadence: Cadence, values: dict[str, Any]) -> dict[str, list[str]]:
@@ -337,7 +338,7 @@ def step_update(*, step: Step, changes: dict[str, Any]) -> Step:
     """Change a step; the whole step is validated again (its template rendered
     against the sample contact). Actions already scheduled keep their params;
     later enrollments and later steps use the new version."""
-    unknown = set(changes) - STEP_FIELDS
+    unknown = set(changes).difference(STEP_FIELDS)
     if unknown:
         raise ValidationFailed(fields={k: ["Not editable."] for k in sorted(unknown)})
     with transaction.atomic():

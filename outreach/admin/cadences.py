@@ -47,16 +47,7 @@ from outreach.models import (
     Step,
 )
 
-STEP_FORM_FIELDS = [
-    "order",
-    "day",
-    "type",
-    "name",
-    "params_template",
-    "identity",
-    "require_approval",
-    "multitouch_group_id",
-]
+STEP_FORM_FIELDS = list(services.STEP_FIELDS)
 # A moved step is parked out of the way first, so two steps can swap orders in one save.
 PARKING_ORDER = 1_000_000
 

@@ -16,7 +16,7 @@ from django.test import Client
 from accounts.models import Membership
 from automations import services
 from automations.models import ActionDefinition, CustomFieldDefinition
-from tests.admin_helpers import logged_in
+from tests.admin_helpers import form_data, logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -38,29 +38,6 @@ def staff_client(user, *, codenames: tuple[str, ...] | None = None) -> Client:
         perms = perms.filter(codename__in=codenames)
     user.user_permissions.add(*perms)
     return logged_in(user)
-
-
-def form_data(response) -> dict:
-    """What the browser would post back from an admin add/change page, unchanged."""
-    data: dict = {}
-
-    def add(form) -> None:
-        for name, field in form.fields.items():
-            value = form[name].value()
-            key = form.add_prefix(name)
-            if isinstance(value, bool) or getattr(field.widget, "input_type", "") == "checkbox":
-                if value:
-                    data[key] = "on"
-            elif value is not None:
-                data[key] = value
-
-    add(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        add(formset.management_form)
-        for form in formset.forms:
-            add(form)
-    return data
 
 
 def field_errors(response) -> dict[str, list[str]]:

@@ -12,9 +12,9 @@ from automations import services
 from automations.engine import fire_hook
 from automations.models import Channel, HookAction, HookRun, Topic, TopicAction
 from contacts.models import Conversation
+from tests.admin_helpers import form_data
 from tests.automations.test_admin_definitions import (
     field_errors,
-    form_data,
     make_definition,
     staff_client,
 )

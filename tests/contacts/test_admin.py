@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from contacts import services
 from contacts.models import Company, Contact, ContactEvent, Conversation, Message, Note
+from tests.admin_helpers import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -57,29 +58,6 @@ def change_url(contact: Contact) -> str:
 
 def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
-
-
-def form_data(response) -> dict:
-    """What the browser would post back from an admin add/change page, unchanged."""
-    data: dict = {}
-
-    def add(form) -> None:
-        for name, field in form.fields.items():
-            value = form[name].value()
-            key = form.add_prefix(name)
-            if isinstance(value, bool) or getattr(field.widget, "input_type", "") == "checkbox":
-                if value:
-                    data[key] = "on"
-            elif value is not None:
-                data[key] = value
-
-    add(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        add(formset.management_form)
-        for form in formset.forms:
-            add(form)
-    return data
 
 
 def events_of(contact: Contact) -> list[str]:
