@@ -196,6 +196,19 @@ class Action(WorkspaceOwned):
                 condition=Q(status__in=["pending_approval", "scheduled", "processing"]),
                 name="action_v2_open_idx",
             ),
+            # ... and of one cadence (Salesloft clients filter by cadence_id): without
+            # it the planner walks action_v2_open_idx and filters (bench/facades.py).
+            models.Index(
+                fields=["workspace", "cadence", "updated_at", "id"],
+                condition=Q(status__in=["pending_approval", "scheduled", "processing"]),
+                name="action_v2_cadence_idx",
+            ),
+            # /functions/v1/scheduled-actions?status=pending: next to run first.
+            models.Index(
+                fields=["workspace", "scheduled_time", "id"],
+                condition=Q(status__in=["pending_approval", "scheduled"]),
+                name="action_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:
