@@ -147,6 +147,34 @@ def replay(statements: Sequence[Statement]) -> float:
     return total
 
 
+def measure(client, url: str, *, repeat: int, warmup: int):
+    """GET `url` with the Django test client: warm up, capture the request's
+    statements, then interleave `repeat` API calls with as many replays of those
+    statements on the bare cursor. Returns (JSON body, statements, API seconds,
+    SQL seconds); a non-200 answer ends the run."""
+
+    def get():
+        response = client.get(url)
+        if response.status_code != 200:
+            raise SystemExit(f"GET {url} answered {response.status_code}: {response.content!r}")
+        return response
+
+    for _ in range(warmup):
+        get()
+    response, statements = capture(get)
+    for _ in range(warmup):
+        replay(statements)
+    for statement in statements:
+        statement.timings.clear()
+    api, sql = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        get()
+        api.append(time.perf_counter() - start)
+        sql.append(replay(statements))
+    return response.json(), statements, api, sql
+
+
 # --- plans --------------------------------------------------------------------------
 PG_INDEX = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\S+)")
 PG_SEQ = re.compile(r"(?:Parallel )?Seq Scan on (\S+)")

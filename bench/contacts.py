@@ -650,31 +650,14 @@ def load(*, bench, noise, n: int, noise_n: int) -> list[str]:
 
 # --- measuring ----------------------------------------------------------------------
 def measure(client, url: str, *, repeat: int, warmup: int):
-    def get():
-        response = client.get(url)
-        if response.status_code != 200:
-            raise SystemExit(f"GET {url} answered {response.status_code}: {response.content!r}")
-        return response
-
-    for _ in range(warmup):
-        get()
-    response, statements = common.capture(get)
-    for _ in range(warmup):
-        common.replay(statements)
-    for statement in statements:
-        statement.timings.clear()
-    api, sql = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        get()
-        api.append(time.perf_counter() - start)
-        sql.append(common.replay(statements))
+    """common.measure, plus the plans of the statements on the contacts table."""
+    body, statements, api, sql = common.measure(client, url, repeat=repeat, warmup=warmup)
     plans = [
         (statement, common.explain(statement))
         for statement in statements
         if "contacts_contact" in statement.sql
     ]
-    return response.json(), statements, api, sql, plans
+    return body, statements, api, sql, plans
 
 
 def filter_plans(*, bench, now: dt.datetime) -> list[list[str]]:

@@ -410,30 +410,6 @@ def drop_bench(bench, noise) -> None:
 
 
 # --- measuring ----------------------------------------------------------------------------
-def measure(client, url: str, *, repeat: int, warmup: int):
-    """As bench/contacts.py: warm up, capture the request's statements, then
-    interleave R API calls with R replays of those statements."""
-
-    def get():
-        response = client.get(url)
-        if response.status_code != 200:
-            raise SystemExit(f"GET {url} answered {response.status_code}: {response.content!r}")
-        return response
-
-    for _ in range(warmup):
-        get()
-    response, statements = common.capture(get)
-    for _ in range(warmup):
-        common.replay(statements)
-    for statement in statements:
-        statement.timings.clear()
-    api, sql = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        get()
-        api.append(time.perf_counter() - start)
-        sql.append(common.replay(statements))
-    return response.json(), statements, api, sql
 
 
 EXECUTION = re.compile(r"Execution Time: ([0-9.]+) ms")
@@ -619,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     try:
         for name, client, url in queries:
-            body, statements, api, sql = measure(
+            body, statements, api, sql = common.measure(
                 client, url, repeat=args.repeat, warmup=args.warmup
             )
             plans = [(s, *explain_analyze(s)) for s in statements if is_action_select(s)]

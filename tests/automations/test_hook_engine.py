@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from automations.engine import fire_hook, steps_claim_due, steps_dispatch
+from automations.engine import fire_hook, steps_claim_due
 from automations.models import (
     ActionDefinition,
     HookAction,
@@ -18,6 +18,7 @@ from automations.models import (
 )
 from contacts.models import Contact, ContactEvent, Conversation, Message
 from outreach.models import Action, ActionStatus
+from tests.automations import drain_steps
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +39,6 @@ def link(workspace, hook, definition, priority):
     )
 
 
-def drain(run_on_commit, rounds: int = 20) -> None:
-    """Run due steps until none are left (what beat's every-second tick does)."""
-    for _ in range(rounds):
-        with run_on_commit(execute=True):
-            if not steps_dispatch():
-                return
-
-
 def test_steps_run_in_ascending_priority(workspace, define, django_capture_on_commit_callbacks):
     first = define("first", "Close")
     second = define("second", "Spam")
@@ -56,7 +49,7 @@ def test_steps_run_in_ascending_priority(workspace, define, django_capture_on_co
         workspace=workspace, hook_name="OnEscalate", context={}, conversation=conversation
     )
     assert list(run.steps.values_list("definition_name", flat=True)) == ["first", "second"]
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
     conversation.refresh_from_db()
     assert conversation.status == "spam"  # Close ran first, then Spam
     run.refresh_from_db()
@@ -78,14 +71,14 @@ def test_a_wait_makes_later_steps_due_later(workspace, define, django_capture_on
     run = fire_hook(
         workspace=workspace, hook_name="UserTriggered", context={}, conversation=conversation
     )
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
     later = run.steps.get(position=1)
     assert later.status == "pending"
     assert later.due_at > timezone.now() + dt.timedelta(minutes=59)
     conversation.refresh_from_db()
     assert conversation.status == "open"
     HookStep.objects.filter(pk=later.pk).update(due_at=timezone.now())
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
     conversation.refresh_from_db()
     assert conversation.status == "closed"
 
@@ -100,7 +93,7 @@ def test_conditional_rules_can_skip_a_step(workspace, define, django_capture_on_
         context={"ticket": {"priority": "low"}},
         conversation=conversation,
     )
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
     step = run.steps.get()
     assert (step.status, step.error) == ("skipped", "conditionalRules not met")
     conversation.refresh_from_db()
@@ -137,7 +130,7 @@ def test_an_inbound_billing_question_gets_a_reply_awaiting_approval(
             format="json",
         )
     assert response.status_code == 201, response.json()
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
 
     contact = Contact.objects.get(email="dana@example.com")
     conversation = Conversation.objects.get(contact=contact)
@@ -168,7 +161,7 @@ def test_a_message_marked_spam_stops_the_pipeline(
             {"from": "bot@example.com", "to": email_identity.address, "body": "invoice"},
             format="json",
         )
-    drain(django_capture_on_commit_callbacks)
+    drain_steps(django_capture_on_commit_callbacks)
     assert Conversation.objects.get().status == "spam"
     assert not Action.objects.exists()
 

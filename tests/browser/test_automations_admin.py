@@ -17,9 +17,9 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from automations.engine import steps_dispatch
 from automations.models import ActionDefinition, HookStep, Topic, TopicAction
 from outreach.models import Action, ActionStatus
+from tests.automations import drain_steps
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -38,14 +38,6 @@ def reviewer(workspace):
     )
     MembershipFactory(workspace=workspace, user=user, role=Role.ADMIN)
     return user
-
-
-def drain(rounds: int = 20) -> None:
-    """Run due hook steps until none are left (beat's every-second tick). The live
-    server's tests are transactional: the pipeline's on-commit stages run at commit."""
-    for _ in range(rounds):
-        if not steps_dispatch():
-            return
 
 
 def test_staff_set_up_an_auto_reply_that_lands_in_the_queue(
@@ -128,7 +120,7 @@ def test_staff_set_up_an_auto_reply_that_lands_in_the_queue(
         format="json",
     )
     assert response.status_code == 201, response.json()
-    drain()
+    drain_steps()
     assert HookStep.objects.get(definition=definition).status == "completed"
     drafted = Action.objects.get(type="email_message")
     assert drafted.status == ActionStatus.PENDING_APPROVAL

@@ -17,6 +17,7 @@ from accounts.actors import Actor
 from accounts.models import Scope
 from outreach import services
 from outreach.models import Action, ActionStatus
+from tests.outreach import page_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -432,25 +433,10 @@ def test_the_pending_list_is_served_by_an_index(owner_client, make_sms):
     """status=pending of one workspace, next to run first: `action_pending_idx`
     (bench/facades.py measured a sort of every pending row without it)."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     for _ in range(3):
         make_sms()
-    with CaptureQueriesContext(connection) as captured:
-        response = owner_client.get(URL, {"status": "pending"})
-    assert response.status_code == 200
-    page_sql = captured.captured_queries[-1]["sql"]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A tiny table's costs are a toss-up (a seq scan, or any index and a sort):
-            # rule out scans and sorts, so the plan shows the index that serves the
-            # order by itself, and none is found if there is no such index.
-            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-                cursor.execute(f"SET LOCAL {setting} = off")
-            cursor.execute(f"EXPLAIN {page_sql}")
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {page_sql}")
-        plan = "\n".join(str(row) for row in cursor.fetchall())
+    plan = page_plan(owner_client, URL, {"status": "pending"})
     if connection.vendor == "postgresql":
         assert "action_pending_idx" in plan, plan
         assert "Sort" not in plan, plan

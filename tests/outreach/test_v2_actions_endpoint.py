@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openapi_schema_validator import OAS30StrictValidator, oas30_format_checker
 
 from accounts.models import Membership, Scope
 from outreach.api.salesloft import filters
 from outreach.models import Action, ActionStatus, Cadence, Step
+from tests.outreach import page_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -627,32 +627,11 @@ def test_the_list_runs_a_constant_number_of_queries(
         assert owner_client.get(f"/v2/actions/{first.id}").status_code == 200
 
 
-def _page_query(client, query: str = "") -> str:
-    """The SQL the list ran for its page (the last query of the request)."""
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(f"/v2/actions?{query}").status_code == 200
-    return captured.captured_queries[-1]["sql"]
-
-
-def _plan(sql: str) -> str:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A tiny table's costs are a toss-up (a seq scan, or any index and a sort):
-            # rule out scans and sorts, so the plan shows the index that serves the
-            # order by itself, and none is found if there is no such index.
-            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-                cursor.execute(f"SET LOCAL {setting} = off")
-            cursor.execute(f"EXPLAIN {sql}")
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
-        return "\n".join(str(row) for row in cursor.fetchall())
-
-
 def test_the_default_order_is_served_by_an_index(owner_client, member_client, act, member):
     for n in range(3):
         act(owner=member if n else None)
     for client in (owner_client, member_client):
-        plan = _plan(_page_query(client))
+        plan = page_plan(client, "/v2/actions")
         if connection.vendor == "postgresql":
             # The partial index (workspace, updated_at, id) walked backwards: no sort.
             assert "action_v2_open_idx" in plan, plan
