@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
+from automations.context import hook_context
 from automations.engine import fire_hook
-from automations.inbound import hook_context
 from automations.models import HookName, HookRun, StepStatus
 from config.exceptions import DomainError, InvalidTransition
 from contacts import services as contact_services

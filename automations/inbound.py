@@ -20,52 +20,17 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
+from automations.context import hook_context
 from automations.engine import fire_hook, run_topic_actions
 from automations.models import Channel, HookRun
 from contacts import services as contact_services
-from contacts.models import Contact, Conversation, ConversationStatus, Direction, Message
+from contacts.models import Conversation, ConversationStatus, Direction, Message
 from outreach.cadences import enrollments_stop_for_contact
 from outreach.models import StopReason
 
 STAGES = ("spam_check", "post_spam", "detect", "topic_actions")
 # Stages of the escalation and phone-pickup chains (automations.conversations).
 CONVERSATION_STAGES = ("escalate", "pickup_say")
-
-
-def hook_context(
-    contact: Contact | None, conversation: Conversation, message: Message | None
-) -> dict:
-    """The context a hook run starts with: `endUser`, `ticket` (the conversation),
-    `message` (the one that started it, else None) and `topic` (set by detection)."""
-    end_user = None
-    if contact is not None:
-        end_user = {
-            "contactId": contact.public_id,
-            "email": contact.email,
-            "phone": contact.phone,
-            "firstName": contact.firstname,
-            "lastName": contact.lastname,
-            **{k: v for k, v in contact.properties.items() if isinstance(k, str)},
-        }
-    return {
-        "endUser": end_user,
-        "ticket": {
-            "id": conversation.public_id,
-            "status": conversation.status,
-            "subject": conversation.subject,
-            "channel": conversation.channel,
-        },
-        "message": None
-        if message is None
-        else {
-            "id": message.pk,
-            "from": message.from_address,
-            "to": message.to_address,
-            "subject": message.subject,
-            "body": message.body,
-        },
-        "topic": None,
-    }
 
 
 def inbound_message_receive(

@@ -15,12 +15,12 @@ from django.dispatch import receiver
 from django.utils.html import strip_tags
 
 from accounts.actors import Actor
+from automations.context import end_user_context
 from automations.engine import fire_hook
 from automations.inbound import inbound_message_receive
 from automations.models import HookAction, HookName
 from config.exceptions import DomainError
 from contacts.models import Direction, Message
-from contacts.properties import properties_of
 from contacts.signals import contact_added, contact_deleted, contact_updated
 from outreach.models import Channel as IdentityChannel
 from outreach.models import Identity
@@ -34,17 +34,10 @@ def _fire(hook_name: str, contact, extra: dict | None = None) -> None:
     ).exists()
     if not linked:
         return
-    end_user = {
-        "contactId": contact.public_id,
-        "email": contact.email,
-        "firstName": contact.firstname,
-        "lastName": contact.lastname,
-        **{k: v for k, v in properties_of(contact).items() if isinstance(k, str)},
-    }
     fire_hook(
         workspace=contact.workspace,
         hook_name=hook_name,
-        context={"endUser": end_user, **(extra or {})},
+        context={"endUser": end_user_context(contact), **(extra or {})},
         contact=None if hook_name == HookName.ON_END_USER_DELETE else contact,
     )
 

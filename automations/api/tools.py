@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
+from automations.context import end_user_context, ticket_context
 from automations.engine import run_definition_now
 from automations.models import ActionDefinition
 from config.exceptions import NotFound, ValidationFailed
@@ -131,27 +132,8 @@ class RunView(WorkspaceScopedMixin, APIView):
             if contact is None:
                 raise ValidationFailed(fields={"contactId": ["No such contact."]})
         context = {
-            "endUser": (
-                {
-                    "contactId": contact.public_id,
-                    "email": contact.email,
-                    "firstName": contact.firstname,
-                    "lastName": contact.lastname,
-                    **contact.properties,
-                }
-                if contact
-                else {}
-            ),
-            "ticket": (
-                {
-                    "id": conversation.public_id,
-                    "status": conversation.status,
-                    "subject": conversation.subject,
-                    "channel": conversation.channel,
-                }
-                if conversation
-                else {}
-            ),
+            "endUser": end_user_context(contact) if contact else {},
+            "ticket": ticket_context(conversation) if conversation else {},
             "arguments": data["arguments"],
         }
         step = run_definition_now(
