@@ -288,6 +288,8 @@ SPECTACULAR_SETTINGS = {
         "DecisionEnum": "outreach.models.Decision",
         "StepTypeEnum": "outreach.models.StepType",
         "OutreachActionTypeEnum": "outreach.models.ActionType",
+        "MagpipeStatusEnum": "outreach.api.magpipe.serializers.STATUS_WORDS",
+        "MagpipeCreatableActionTypeEnum": "outreach.api.magpipe.serializers.CREATABLE_TYPES",
         "OutcomeEnum": ["success", "error"],
     },
 }

@@ -10,8 +10,7 @@ and our seven statuses fold into Magpipe's five (DESIGN.md):
     failed     = failed
     cancelled  = cancelled or rejected
 
-Enum fields are registered as their own `Magpipe…Enum` components (see
-MagpipeEnumFieldExtension): the generic names are taken by other facades.
+Enum fields get their own names in the schema (EnumField below).
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import contextlib
 import datetime as dt
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
@@ -52,48 +49,18 @@ CREATABLE_TYPES: dict[str, str] = {
 LISTABLE_TYPES = list(ActionType.values)
 
 
-class MagpipeEnumField(serializers.ChoiceField):
-    """A ChoiceField with its own named enum component (see MagpipeEnumFieldExtension)
-    and a 400 message listing the accepted values."""
+class EnumField(serializers.ChoiceField):
+    """A ChoiceField whose 400 lists the accepted values. Its schema enum is named
+    in settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] (`MagpipeStatusEnum`,
+    `MagpipeCreatableActionTypeEnum`; every type is `OutreachActionTypeEnum`): the
+    generic names are taken by other facades."""
 
-    enum_name: str = ""
-    enum_values: list[str] = []
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, values: list[str], **kwargs: Any) -> None:
         kwargs.setdefault(
             "error_messages",
-            {"invalid_choice": f'"{{input}}" is not one of: {", ".join(self.enum_values)}.'},
+            {"invalid_choice": f'"{{input}}" is not one of: {", ".join(values)}.'},
         )
-        super().__init__(choices=self.enum_values, **kwargs)
-
-
-def _enum_field(name: str, values: list[str]) -> type[MagpipeEnumField]:
-    return type(name, (MagpipeEnumField,), {"enum_name": name, "enum_values": values})
-
-
-class MagpipeEnumFieldExtension(OpenApiSerializerFieldExtension):
-    """Register each Magpipe enum as its own component. Left to spectacular's enum
-    hook, `action_type` would be named `ActionTypeEnum` like the AnswerPal facade's
-    `actionType`, and the hook keeps the first of two same-named enums silently."""
-
-    target_class = MagpipeEnumField
-    match_subclasses = True
-
-    def map_serializer_field(self, auto_schema, direction):
-        field = self.target
-        component = ResolvedComponent(
-            name=field.enum_name,
-            type=ResolvedComponent.SCHEMA,
-            object=field.enum_name,
-            schema={"type": "string", "enum": list(field.enum_values)},
-        )
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
-
-
-StatusField = _enum_field("MagpipeStatusEnum", STATUS_WORDS)
-ListActionTypeField = _enum_field("MagpipeActionTypeEnum", LISTABLE_TYPES)
-CreateActionTypeField = _enum_field("MagpipeCreatableActionTypeEnum", list(CREATABLE_TYPES))
+        super().__init__(choices=values, **kwargs)
 
 
 class MillisecondDateTimeField(serializers.DateTimeField):
@@ -117,9 +84,10 @@ class ScheduledActionSerializer(serializers.Serializer):
     scheduled_at = MillisecondDateTimeField(
         source="scheduled_time", help_text="When it runs (UTC, e.g. 2026-01-15T18:00:00.000Z)."
     )
-    status = StatusField(
+    status = EnumField(
+        values=STATUS_WORDS,
         help_text="pending (awaiting approval or scheduled), processing, completed, failed, "
-        "cancelled (cancelled or rejected)."
+        "cancelled (cancelled or rejected).",
     )
     parameters = serializers.DictField(source="params", help_text="The action's parameters.")
     created_at = MillisecondDateTimeField()
@@ -153,12 +121,14 @@ class ScheduledActionListEnvelope(serializers.Serializer):
 class ScheduledActionListParams(serializers.Serializer):
     """Query parameters. Bad values are a 400 naming the parameter, never clamped."""
 
-    status = StatusField(
+    status = EnumField(
+        values=STATUS_WORDS,
         required=False,
         help_text="pending (awaiting approval or scheduled), processing, completed, failed, "
         "cancelled (cancelled or rejected).",
     )
-    action_type = ListActionTypeField(
+    action_type = EnumField(
+        values=LISTABLE_TYPES,
         required=False,
         help_text="send_sms or call_contact; the hub's other action types are accepted too.",
     )
@@ -174,7 +144,9 @@ class ScheduledActionCreateSerializer(serializers.Serializer):
     """Schedule an SMS or a call. Shape checks and domain checks (parameters per
     type, the identity) all run, so a 400 names every bad field at once."""
 
-    action_type = CreateActionTypeField(help_text="What to schedule: an SMS or a phone call.")
+    action_type = EnumField(
+        values=list(CREATABLE_TYPES), help_text="What to schedule: an SMS or a phone call."
+    )
     scheduled_at = AwareDateTimeField(
         help_text="ISO 8601 with an offset (Z or +02:00); a past time means due now."
     )
