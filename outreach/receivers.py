@@ -23,11 +23,10 @@ from __future__ import annotations
 import logging
 
 from anymail.signals import tracking as anymail_tracking
-from django.db.models.functions import Lower
 from django.dispatch import receiver
 
 from accounts.actors import Actor
-from contacts.models import Contact
+from contacts.services import contact_suppress, contacts_by_email
 from contacts.signals import contact_deleted, contact_suppression_changed
 from outreach.cadences import SUPPRESSION_STOP_REASONS, enrollments_stop_for_contact
 from outreach.models import Action, StopReason
@@ -65,7 +64,11 @@ def _action_for(event) -> Action | None:
     metadata = event.metadata if isinstance(event.metadata, dict) else {}
     action_id = metadata.get("action_id")
     if isinstance(action_id, str) and action_id:
-        action = Action.objects.select_related("contact").filter(public_id=action_id).first()
+        action = (
+            Action.objects.select_related("contact", "workspace")
+            .filter(public_id=action_id)
+            .first()
+        )
         if action is not None:
             return action
     message_id = str(event.message_id or "").strip()
@@ -73,7 +76,7 @@ def _action_for(event) -> Action | None:
         return None
     candidates = {message_id, message_id.strip("<>"), f"<{message_id.strip('<>')}>"}
     return (
-        Action.objects.select_related("contact")
+        Action.objects.select_related("contact", "workspace")
         .filter(provider_message_id__in=candidates)
         .order_by("id")
         .first()
@@ -102,17 +105,10 @@ def on_anymail_tracking(sender, event, esp_name: str, **kwargs) -> None:
     contact = action.contact
     recipient = (event.recipient or "").strip().lower()
     if recipient and (contact is None or contact.email.lower() != recipient):
-        contact = (
-            Contact.objects.filter(workspace_id=action.workspace_id)
-            .annotate(email_lower=Lower("email"))
-            .filter(email_lower=recipient)
-            .first()
-        )
+        contact = contacts_by_email(action.workspace, [recipient]).first()
     if contact is None:
         logger.info("anymail %s %s: no contact for %r", esp_name, event.event_type, recipient)
         return
-    from contacts.services import contact_suppress
-
     detail = event.description or event.reject_reason or ""
     contact_suppress(
         contact=contact,
