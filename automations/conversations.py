@@ -123,7 +123,7 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
     It goes out as an outreach action like everything else (no approval: it is
     addressed to a colleague, and its contact is not the customer's, so the
     customer's suppression does not hold it back)."""
-    from automations.step_executors import _email_identity
+    from automations.step_executors import email_identity_for
     from outreach.services import action_create
 
     messages = list(conversation.messages.order_by("-sent_at", "-id")[:HANDOFF_TRANSCRIPT_MESSAGES])
@@ -144,7 +144,7 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
                 actor=Actor.system("automation:escalation"),
                 contact=None,
                 type="send_email",
-                identity=_email_identity(run),
+                identity=email_identity_for(run),
                 params={
                     "to": to,
                     "subject": f"Escalated: {conversation.subject or conversation.public_id}"[:998],

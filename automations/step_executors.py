@@ -28,7 +28,7 @@ def _conversation(run: HookRun) -> Conversation:
     return run.conversation
 
 
-def _email_identity(run: HookRun) -> Identity:
+def email_identity_for(run: HookRun) -> Identity:
     """The mailbox the conversation was addressed to, else the workspace's first."""
     identities = Identity.objects.for_workspace(run.workspace).filter(
         channel=IdentityChannel.EMAIL, is_active=True
@@ -81,7 +81,7 @@ def reply(run: HookRun, definition: ActionDefinition, *, approval: bool) -> dict
         definition,
         type="email_message",
         params={"thread_id": conversation.public_id, "body": _body(definition, run)},
-        identity=_email_identity(run),
+        identity=email_identity_for(run),
         require_approval=approval,
     )
 
@@ -104,7 +104,7 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
                 "subject": f"Fwd: {message.get('subject', '')}"[:998],
                 "body": body,
             },
-            identity=_email_identity(run),
+            identity=email_identity_for(run),
         )
     if definition.forward_phone_number:
         identity = (
