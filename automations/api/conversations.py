@@ -21,6 +21,7 @@ from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from automations.conversations import call_pickup, conversation_close, conversation_escalate
 from config.exceptions import NotFound
+from config.responses import ok
 from contacts.models import Conversation
 from outreach.params import EmailAddressField, normalise_phone
 
@@ -100,12 +101,11 @@ class EscalateView(ConversationEventView):
             to=body.validated_data["to"],
         )
         return Response(
-            {
-                "status": "success",
-                "conversation_id": conversation.public_id,
-                "escalation_status": conversation.escalation_status,
-                "run_id": run.pk,
-            },
+            ok(
+                conversation_id=conversation.public_id,
+                escalation_status=conversation.escalation_status,
+                run_id=run.pk,
+            ),
             status=status.HTTP_202_ACCEPTED,
         )
 
@@ -125,12 +125,11 @@ class CloseView(ConversationEventView):
             conversation=conversation,
         )
         return Response(
-            {
-                "status": "success",
-                "conversation_id": conversation.public_id,
-                "conversation_status": conversation.status,
-                "run_id": run.pk,
-            }
+            ok(
+                conversation_id=conversation.public_id,
+                conversation_status=conversation.status,
+                run_id=run.pk,
+            )
         )
 
 
@@ -156,12 +155,11 @@ class CallPickupView(WorkspaceScopedMixin, APIView):
             transcript=data["transcript"],
         )
         return Response(
-            {
-                "status": "success",
-                "conversation_id": conversation.public_id,
-                "contact_id": conversation.contact.public_id if conversation.contact else None,
-                "run_id": run.pk if run else None,
-                "replayed": run is None,
-            },
+            ok(
+                conversation_id=conversation.public_id,
+                contact_id=conversation.contact.public_id if conversation.contact else None,
+                run_id=run.pk if run else None,
+                replayed=run is None,
+            ),
             status=status.HTTP_200_OK if run is None else status.HTTP_201_CREATED,
         )

@@ -13,6 +13,7 @@ from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from automations.inbound import inbound_message_receive
 from automations.models import Channel
+from config.responses import ok
 from outreach.params import EmailAddressField
 
 
@@ -74,12 +75,11 @@ class InboundMessageView(WorkspaceScopedMixin, APIView):
             channel=channel,
         )
         return Response(
-            {
-                "status": "success",
-                "message_id": message.pk,
-                "conversation_id": message.conversation.public_id,
-                "contact_id": run.contact.public_id,
-                "run_id": run.pk,
-            },
+            ok(
+                message_id=message.pk,
+                conversation_id=message.conversation.public_id,
+                contact_id=run.contact.public_id,
+                run_id=run.pk,
+            ),
             status=status.HTTP_201_CREATED,
         )

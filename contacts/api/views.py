@@ -18,6 +18,7 @@ from accounts.actors import Actor
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound
+from config.responses import ok
 from contacts import services
 from contacts.api.serializers import (
     BatchSerializer,
@@ -50,10 +51,6 @@ from outreach.models import Action
 
 RECENT = 10
 ID = r"ct_[0-9a-z]+"
-
-
-def ok(**payload) -> dict:
-    return {"status": "success", **payload}
 
 
 ANY_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)

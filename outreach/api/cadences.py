@@ -30,6 +30,7 @@ from accounts.models import Membership, Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound, ValidationFailed
 from config.pagination import LimitSkipPaginationSerializer, paginate_limit_skip
+from config.responses import ok
 from contacts.models import Contact
 from outreach import cadences as services
 from outreach import selectors
@@ -52,10 +53,6 @@ STEP_ID = OpenApiParameter("step_id", int, OpenApiParameter.PATH)
 ENROLLMENT_ID = OpenApiParameter("enrollment_id", int, OpenApiParameter.PATH)
 # The reasons a person gives here; the others come from events (outreach.receivers).
 API_STOP_REASONS = [StopReason.MANUAL, StopReason.MEETING_BOOKED]
-
-
-def ok(**payload: Any) -> dict:
-    return {"status": "success", **payload}
 
 
 def with_details(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollment]:

@@ -15,6 +15,7 @@ from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound
 from config.pagination import paginate_limit_skip
+from config.responses import ok
 from outreach import services
 from outreach.api.serializers import (
     ActionCreatedEnvelope,
@@ -49,10 +50,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Replays the first response for 24 hours; another body with the same key is 422.",
 )
 LIST_PARAMS = [OpenApiParameter("limit", int), OpenApiParameter("skip", int)]
-
-
-def ok(**payload) -> dict:
-    return {"status": "success", **payload}
 
 
 @extend_schema(tags=["identities"])
