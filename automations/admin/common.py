@@ -17,7 +17,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from accounts.models import Membership, Workspace
 from config.exceptions import DomainError
-from outreach.admin.common import WorkspaceScopedAdmin, scope_to_user, visible_workspaces
+from outreach.admin.common import (
+    WorkspaceScopedAdmin,
+    dry_run,
+    scope_to_user,
+    visible_workspaces,
+)
 
 # The workspace the choices of the form being built are limited to (set on the
 # request, which is per request, never on the shared admin instance).
@@ -95,22 +100,6 @@ class ServiceAdmin(ScopedChoicesMixin, WorkspaceScopedAdmin):
 
 
 # --- Service-backed forms -------------------------------------------------------------
-class _DryRun(Exception):
-    """Raised to roll a validation pass back."""
-
-
-def dry_run(call: Callable[[], Any]) -> DomainError | None:
-    """Run `call` in a savepoint that is always rolled back; its DomainError, if any."""
-    try:
-        with transaction.atomic():
-            call()
-            raise _DryRun
-    except _DryRun:
-        return None
-    except DomainError as exc:
-        return exc
-
-
 def add_service_errors(
     form: forms.BaseForm,
     exc: DomainError,

@@ -29,11 +29,11 @@ from automations.admin.common import (
     ServiceAdmin,
     ServiceModelForm,
     add_service_errors,
-    dry_run,
     remember_scope,
 )
 from automations.models import HookAction, TopicAction
 from config.exceptions import Conflict
+from outreach.admin.common import dry_run
 
 # The services' names for link fields -> model fields.
 LINK_NAMES = {

@@ -34,6 +34,7 @@ from outreach import selectors
 from outreach.admin.common import (
     ReadOnlyInline,
     WorkspaceScopedAdmin,
+    dry_run,
     scope_to_user,
     visible_workspaces,
 )
@@ -130,14 +131,10 @@ class StepFormSet(BaseInlineFormSet):
         for form in self.forms:
             step = form.instance
             if form.cleaned_data.get("DELETE") and step.pk:
-                in_use = Enrollment.objects.filter(
-                    current_step=step, state=EnrollmentState.ACTIVE
-                ).exists()
-                if in_use:
-                    raise forms.ValidationError(
-                        f"Step {step.order} is the current step of active enrollments; "
-                        "stop them or wait until they move on before deleting it."
-                    )
+                # The service's own rule (a step in use stays), tried and rolled back.
+                refused = dry_run(lambda step=step: services.step_delete(step=step))
+                if refused is not None:
+                    raise forms.ValidationError(refused.message)
 
 
 class StepInline(admin.TabularInline):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -14,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from accounts.models import Membership, Workspace
+from config.exceptions import DomainError
 from outreach.models import (
     Action,
     ActionStatus,
@@ -48,6 +51,23 @@ def can_approve(request: HttpRequest) -> bool:
 class WorkspaceScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_to_user(request, super().get_queryset(request))
+
+
+# --- Service checks in forms -------------------------------------------------
+class _DryRun(Exception):
+    """Raised to roll a validation pass back."""
+
+
+def dry_run(call: Callable[[], Any]) -> DomainError | None:
+    """Run `call` in a savepoint that is always rolled back; its DomainError, if any."""
+    try:
+        with transaction.atomic():
+            call()
+            raise _DryRun
+    except _DryRun:
+        return None
+    except DomainError as exc:
+        return exc
 
 
 # --- Filters and columns shared by the queue and the action list --------------
