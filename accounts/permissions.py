@@ -8,12 +8,16 @@ The most specific entry wins: "<action>:<METHOD>" (e.g. "notes:POST" for an
 action serving several methods), then the viewset action, then the method. A
 view that declares nothing for the request is refused: forgetting a scope must
 fail closed. `ANY_KEY` lets any valid key through (e.g. /v1/me).
+
+OPTIONS is the exception: a CORS preflight carries no Authorization header, and
+DRF's answer to it (config.metadata.PublicMetadata) describes the endpoint only,
+never a workspace's data, so it needs neither a key nor a scope.
 """
 
 from __future__ import annotations
 
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from accounts.models import ApiKey
 
@@ -33,8 +37,18 @@ def required_scopes_for(view, method: str) -> tuple[str, ...] | None:
     return (scope,) if isinstance(scope, str) else tuple(scope)
 
 
+UNGUARDED_METHODS = frozenset({"OPTIONS"})
+
+
+class IsAuthenticatedOrOptions(IsAuthenticated):
+    def has_permission(self, request, view) -> bool:
+        return request.method in UNGUARDED_METHODS or super().has_permission(request, view)
+
+
 class HasScope(BasePermission):
     def has_permission(self, request, view) -> bool:
+        if request.method in UNGUARDED_METHODS:
+            return True
         key = request.auth
         if not isinstance(key, ApiKey):
             return False

@@ -18,7 +18,12 @@ Request
   relative endpoint → PermanentError.
 - Method: `api_method` upper-cased, GET when blank; GET HEAD POST PUT PATCH DELETE OPTIONS.
 - Headers: `api_headers`, a JSON object of name → value; values are rendered as text
-  templates (missing values empty, see templating); CR/LF in a value is refused.
+  templates (missing values empty, see templating); CR/LF in a value is refused. The
+  values are secrets (encrypted at rest, masked on every read): the real ones are sent,
+  the preview shows each as "[redacted]", and a value written in the definition itself
+  (no template markup) of at least SECRET_HEADER_MIN_CHARS characters is redacted like
+  the password and token should a server echo it. Shorter or templated values are not
+  searched for: they would blank out ordinary text and data taken from the context.
 - Body: `api_body_template`.
   * If the template itself is valid JSON (`{"status": "{{ticket.status}}"}`, AnswerPal's
     style), each string in it (keys and values) is rendered on its own and the structure
@@ -61,8 +66,9 @@ Response
 Previewing (the admin's Test button): `run_api_call(..., with_request=True)` adds
 "request": {"method", "url", "headers", "body"} to the result, and sets the same dict as
 `exc.request` on a TransientError/PermanentError raised once the request was built.
-Authorization headers are shown as "[redacted]", secrets anywhere else are redacted and
-the body is cut at REQUEST_PREVIEW_BYTES. Without the flag nothing changes.
+Authorization and every `api_headers` header are shown as "[redacted]", secrets anywhere
+else are redacted and the body is cut at REQUEST_PREVIEW_BYTES. Without the flag nothing
+changes.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from automations import templating
+from automations.context import template_context
 from automations.models import ActionDefinition, ActionDefinitionType, ApiAuthenticationType
 from automations.outbound import BlockedDestination, OutboundError, safe_request
 from outreach.executors import PermanentError, TransientError
@@ -92,10 +99,12 @@ BODY_EXCERPT_BYTES = 2048
 REQUEST_PREVIEW_BYTES = 16_384
 MAX_REQUEST_BODY_BYTES = 1_000_000
 REDACTED = "[redacted]"
+SECRET_HEADER_MIN_CHARS = 8
 
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _ABSOLUTE_RE = re.compile(r"^https?://", re.I)
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_TEMPLATE_MARKUP = ("{{", "{%", "{#")
 
 
 # --- dotted paths ---------------------------------------------------------------------------
@@ -174,7 +183,8 @@ class _Renderer:
     """Renders the definition's templates, collecting warnings; errors name the field."""
 
     def __init__(self, context: dict[str, Any]) -> None:
-        self.context = context
+        # With the vocabulary's aliases: `contact` = `endUser`, `conversation` = `ticket`.
+        self.context = template_context(context)
         self.warnings: list[str] = []
 
     def __call__(self, template: str, what: str, *, mode: str = "text") -> str:
@@ -217,6 +227,7 @@ def _build_url(definition: ActionDefinition, render: _Renderer, default_base_url
 
 
 def _build_headers(definition: ActionDefinition, render: _Renderer) -> dict[str, str]:
+    """The rendered `api_headers`. See `_header_secrets` for what of them is redacted."""
     headers: dict[str, str] = {}
     for name, value in _json_object(definition.api_headers, "api_headers").items():
         if not _HEADER_NAME_RE.match(name):
@@ -229,6 +240,19 @@ def _build_headers(definition: ActionDefinition, render: _Renderer) -> dict[str,
             raise PermanentError(f"api_headers: the value of {name!r} contains a line break.")
         headers[name] = rendered
     return headers
+
+
+def _header_secrets(definition: ActionDefinition, headers: dict[str, str]) -> list[str]:
+    """The header values written in the definition itself (no template markup), long
+    enough to be searched for without blanking ordinary text: the stored credentials."""
+    written = _json_object(definition.api_headers, "api_headers")
+    return [
+        headers[name]
+        for name, value in written.items()
+        if isinstance(value, str)
+        and not any(mark in value for mark in _TEMPLATE_MARKUP)
+        and len(headers.get(name, "")) >= SECRET_HEADER_MIN_CHARS
+    ]
 
 
 def _auth_header(definition: ActionDefinition) -> tuple[str | None, list[str]]:
@@ -321,9 +345,15 @@ def _redact(value: Any, secrets: list[str]) -> Any:
 
 
 def _request_preview(
-    method: str, url: str, headers: dict[str, str], content: bytes | None, secrets: list[str]
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    content: bytes | None,
+    secrets: list[str],
+    hidden: set[str],
 ) -> dict[str, Any]:
-    """What is about to be sent, safe to show: Authorization hidden, secrets redacted."""
+    """What is about to be sent, safe to show: Authorization and the headers named in
+    `hidden` (lower-case) shown as "[redacted]", secrets redacted."""
     body = ""
     if content:
         text = _redact(content.decode("utf-8", errors="replace"), secrets)
@@ -332,7 +362,9 @@ def _request_preview(
         "method": method,
         "url": _redact(url, secrets),
         "headers": {
-            name: REDACTED if name.lower() == "authorization" else _redact(value, secrets)
+            name: REDACTED
+            if name.lower() == "authorization" or name.lower() in hidden
+            else _redact(value, secrets)
             for name, value in headers.items()
         },
         "body": body,
@@ -359,7 +391,10 @@ def run_api_call(
         raise PermanentError(f"api_method {method!r} is not supported.")
     url = _build_url(definition, render, default_base_url)
     headers = _build_headers(definition, render)
+    hidden = {name.lower() for name in headers}  # api_headers values are secrets
     authorization, secrets = _auth_header(definition)
+    # Longest first, so a secret that contains another is redacted whole.
+    secrets = sorted({*secrets, *_header_secrets(definition, headers)}, key=len, reverse=True)
     if authorization:
         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         headers["Authorization"] = authorization
@@ -386,7 +421,9 @@ def run_api_call(
         headers["Accept"] = "application/json, */*;q=0.5"
 
     timeout = definition.tool_call_timeout_seconds or settings.PROVIDER_TIMEOUT_SECONDS
-    preview = _request_preview(method, url, headers, content, secrets) if with_request else None
+    preview = (
+        _request_preview(method, url, headers, content, secrets, hidden) if with_request else None
+    )
     try:
         result = _exchange(
             definition,
@@ -475,3 +512,23 @@ def _exchange(
         "body_excerpt": excerpt,
         "warnings": render.warnings,
     }
+
+
+def render_request(
+    definition: ActionDefinition, context: dict[str, Any], *, default_base_url: str = ""
+) -> dict[str, Any]:
+    """What the call would send with `context`, built as run_api_call builds it but not
+    sent (the admin's template preview): {"method", "url", "body", "warnings"}. Headers
+    are left out: their values are secrets. Raises PermanentError where a run would."""
+    context = context or {}
+    render = _Renderer(context)
+    method = (definition.api_method or "GET").strip().upper()
+    url = _build_url(definition, render, default_base_url)
+    json_body, text_body, query = _build_body(definition, method, render, context)
+    if query:
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+    if json_body is not None:
+        body = json.dumps(json_body, indent=2, ensure_ascii=False)
+    else:
+        body = text_body or ""
+    return {"method": method, "url": url, "body": body, "warnings": render.warnings}

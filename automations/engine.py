@@ -220,6 +220,12 @@ def step_execute(*, step_id: int, lease_token: str) -> str:
         return _retry(step, str(exc.message))
     except PermanentError as exc:
         return _close_step(step, StepStatus.FAILED, error=exc.message)
+    except RecursionError:
+        # Input nested past what the step can walk: the same every attempt, so fail it
+        # now rather than retry (template nesting itself is a TemplateError, see
+        # automations.templating).
+        logger.exception("automation step %s ran out of stack", step.pk)
+        return _close_step(step, StepStatus.FAILED, error="Input nested too deeply.")
     except Exception as exc:
         logger.exception("automation step %s crashed", step.pk)
         return _retry(step, f"{type(exc).__name__}: {exc}")
@@ -272,9 +278,12 @@ def run_definition_now(
     context: dict[str, Any],
     contact=None,
     conversation=None,
+    requires_approval: bool = False,
 ) -> HookStep:
     """A user trigger (`POST /api/Actions/{id}/run`): a one-step UserTriggered
-    run, claimed and executed in the request instead of waiting for the tick."""
+    run, claimed and executed in the request instead of waiting for the tick.
+    `requires_approval` is stored on the run, so outreach it creates waits for
+    approval even when the step runs later (deferred by its schedule, retried)."""
     now = timezone.now()
     token = uuid.uuid4()
     with transaction.atomic():
@@ -284,6 +293,7 @@ def run_definition_now(
             contact=contact,
             conversation=conversation,
             context=context,
+            requires_approval=requires_approval,
         )
         step = HookStep.objects.create(
             workspace=workspace,

@@ -102,7 +102,9 @@ class ActionDefinition(WorkspaceOwned):
     # Outbound API call
     api_endpoint = models.CharField(max_length=2000, blank=True)
     api_method = models.CharField(max_length=10, blank=True)
-    api_headers = models.TextField(blank=True, help_text="JSON object.")
+    # Header values are credentials as often as not (X-Api-Key), so the whole JSON
+    # object is encrypted at rest; reads show the names with masked values.
+    api_headers = EncryptedTextField(blank=True, help_text="JSON object.")
     api_body_template = models.TextField(blank=True)
     field_mapping = models.TextField(blank=True, help_text="JSON object.")
     response_field_mapping = models.TextField(blank=True, help_text="JSON object.")
@@ -242,6 +244,9 @@ class HookRun(WorkspaceOwned):
     context = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     # The inbound pipeline's next stage once this run completes ("" = none).
     next_stage = models.CharField(max_length=32, blank=True)
+    # Outreach the run creates waits for approval: a run started through the API by
+    # a key without actions:approve (automations.step_executors reads it).
+    requires_approval = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

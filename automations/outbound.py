@@ -38,8 +38,13 @@ What it guarantees:
 `settings.OUTBOUND_HTTP_ALLOWLIST` (default empty) lets tests and on-premise deployments
 reach listed private targets. Entries are host names (`crm.internal`; `*.corp.example`
 for any subdomain), which allow that host whatever it resolves to, or IP networks /
-addresses (`10.1.2.0/24`, `127.0.0.1`), which allow those addresses. A redirect from an
-allowed host is vetted on its own: it does not inherit the allowance.
+addresses (`10.1.2.0/24`, `127.0.0.1`, `[fd00::1]`), which allow those addresses; each
+may end in `:port` (`crm.internal:8443`, `10.1.2.0/24:443`, `[fd00::1]:8080`) to allow
+that port only (grammar in config.allowlist). An entry without a port allows every port
+except the service's own (its bind `HOST`/`PORT` and PUBLIC_BASE_URL, see
+config.allowlist.ServiceAddress): the hub itself is reached only through an entry that
+names its port. A redirect from an allowed host is vetted on its own: it does not inherit
+the allowance.
 
 Errors: `BlockedDestination` (the target is refused; its message names the host and the
 reason, never the resolved address, which stays in `.address` for logs) and
@@ -65,6 +70,10 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from config.allowlist import HOSTNAME_RE as _HOSTNAME_RE
+from config.allowlist import NUMERIC_LABEL_RE as _NUMERIC_LABEL_RE
+from config.allowlist import AllowlistEntry, AllowlistError, ServiceAddress, parse_entries
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +125,6 @@ _BLOCKED_V6: tuple[tuple[IPNetwork, str], ...] = (
 _NAT64 = _V6("64:ff9b::/96")
 _SIXTOFOUR = _V6("2002::/16")
 
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_-]{1,63})*$")
-_NUMERIC_LABEL_RE = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 
 # getaddrinfo has no timeout of its own: it runs here so a hung resolver cannot outlive
@@ -241,52 +248,76 @@ def refusal_reason(ip: IPAddress) -> str | None:
 
 
 # --- allow-list -----------------------------------------------------------------------------
+OWN = "own"  # an allowlist verdict: matched, but only by entries that exclude the own port
+
+
 @dataclass(frozen=True)
 class Allowlist:
-    hosts: frozenset[str]
-    suffixes: tuple[str, ...]  # from "*.example.com": ".example.com"
-    networks: tuple[IPNetwork, ...]
+    """OUTBOUND_HTTP_ALLOWLIST, parsed (grammar in config.allowlist), and the service's
+    own address, which an entry without a port never lets through."""
+
+    entries: tuple[AllowlistEntry, ...]
+    service: ServiceAddress
 
     @classmethod
     def from_settings(cls) -> Allowlist:
-        entries = getattr(settings, "OUTBOUND_HTTP_ALLOWLIST", None) or []
-        if isinstance(entries, str):
-            entries = [e for e in entries.split(",") if e.strip()]
-        hosts, suffixes, networks = set(), [], []
-        for raw in entries:
-            entry = str(raw).strip().lower().rstrip(".")
-            if entry.startswith("[") and entry.endswith("]"):
-                entry = entry[1:-1]
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-                continue
-            except ValueError:
-                pass
-            if entry.startswith("*.") and _HOSTNAME_RE.match(entry[2:]):
-                suffixes.append(entry[1:])
-            elif _HOSTNAME_RE.match(entry) and not _is_numeric_host(entry):
-                hosts.add(entry)
-            else:
-                raise ImproperlyConfigured(
-                    f"OUTBOUND_HTTP_ALLOWLIST: {raw!r} is neither a host name nor an IP network."
-                )
-        return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
-
-    def allows_host(self, host: str) -> bool:
-        return host in self.hosts or any(host.endswith(s) for s in self.suffixes)
-
-    def allows_address(self, ip: IPAddress) -> bool:
-        candidates = {ip, normalise_address(ip)}
-        return any(
-            c in net for c in candidates for net in self.networks if c.version == net.version
+        try:
+            entries = parse_entries(getattr(settings, "OUTBOUND_HTTP_ALLOWLIST", None) or [])
+        except AllowlistError as exc:
+            raise ImproperlyConfigured(f"OUTBOUND_HTTP_ALLOWLIST: {exc}") from None
+        service = ServiceAddress.build(
+            listen_host=getattr(settings, "LISTEN_HOST", None),
+            listen_port=getattr(settings, "LISTEN_PORT", 8000),
+            public_url=settings.PUBLIC_BASE_URL,
         )
+        return cls(entries, service)
+
+    def _verdict(self, matching: list[AllowlistEntry], port: int, own: bool) -> str | None:
+        """The verdict of the entries matching a target: "allowed", OWN, or None when no
+        entry matches."""
+        if any(entry.port == port for entry in matching):
+            return "allowed"
+        if any(entry.port is None for entry in matching):
+            return OWN if own else "allowed"
+        return None
+
+    def host_verdict(
+        self, host: str, port: int, addresses: tuple[IPAddress, ...] = ()
+    ) -> str | None:
+        """Whether the name `host` (resolving to `addresses`) is listed for `port`."""
+        matching = [
+            entry
+            for entry in self.entries
+            if entry.host == host or (entry.suffix is not None and host.endswith(entry.suffix))
+        ]
+        own = self.service.owns(port, host=host) or any(
+            self.service.owns(port, address=ip) for ip in addresses
+        )
+        return self._verdict(matching, port, own)
+
+    def address_verdict(self, ip: IPAddress, port: int, host: str | None = None) -> str | None:
+        """Whether the address `ip` (reached through the name `host`, if any) is listed
+        for `port`."""
+        candidates = {ip, normalise_address(ip)}
+        matching = [
+            entry
+            for entry in self.entries
+            if entry.network is not None
+            and any(c.version == entry.network.version and c in entry.network for c in candidates)
+        ]
+        own = any(self.service.owns(port, address=c) for c in candidates) or (
+            host is not None and self.service.owns(port, host=host)
+        )
+        return self._verdict(matching, port, own)
 
 
-def _is_numeric_host(host: str) -> bool:
-    try:
-        return parse_ipv4_literal(host) is not None
-    except ValueError:
-        return True
+def _own_address(host: str, port: int, address: IPAddress) -> BlockedDestination:
+    return BlockedDestination(
+        host,
+        f"it is this service's own address (port {port}); an OUTBOUND_HTTP_ALLOWLIST entry "
+        f"must name the port (host:{port}) to allow it",
+        address=str(address),
+    )
 
 
 # --- target vetting -------------------------------------------------------------------------
@@ -323,7 +354,9 @@ def _precheck_literal(url: str) -> None:
     invalid (`http://0177.0.0.1/`) or parses differently is still reported as refused when
     it names a private address."""
     try:
-        host = urlsplit(url).hostname
+        split = urlsplit(url)
+        host = split.hostname
+        port = split.port or ALLOWED_SCHEMES.get(split.scheme.lower(), 0)
     except ValueError:
         return
     if not host:
@@ -334,8 +367,12 @@ def _precheck_literal(url: str) -> None:
         return
     if ip is not None:
         reason = refusal_reason(ip)
-        if reason and not Allowlist.from_settings().allows_address(ip):
-            raise BlockedDestination(host, f"it is {reason}", address=str(ip))
+        if reason:
+            verdict = Allowlist.from_settings().address_verdict(ip, port)
+            if verdict is None:
+                raise BlockedDestination(host, f"it is {reason}", address=str(ip))
+            if verdict == OWN:
+                raise _own_address(host, port, ip)
 
 
 def _parse_url(url: str | httpx.URL) -> tuple[httpx.URL, str, int]:
@@ -403,6 +440,9 @@ def _resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
     return addresses
 
 
+_PUBLIC_OFF = "only OUTBOUND_HTTP_ALLOWLIST's destinations are reached (OUTBOUND_HTTP_PUBLIC=0)"
+
+
 def vet(
     url: str | httpx.URL, *, timeout: float = 5.0, allowlist: Allowlist | None = None
 ) -> Target:
@@ -411,20 +451,37 @@ def vet(
     allowlist = allowlist or Allowlist.from_settings()
     url, host, port = _parse_url(url)
     literal = _literal_address(host)
+    public = getattr(settings, "OUTBOUND_HTTP_PUBLIC", True)
     if literal is not None:
         reason = refusal_reason(literal)
-        if reason and not allowlist.allows_address(literal):
-            raise BlockedDestination(host, f"it is {reason}", address=str(literal))
+        if not reason and not public and allowlist.address_verdict(literal, port) is None:
+            raise BlockedDestination(host, _PUBLIC_OFF, address=str(literal))
+        if reason:
+            verdict = allowlist.address_verdict(literal, port)
+            if verdict is None:
+                raise BlockedDestination(host, f"it is {reason}", address=str(literal))
+            if verdict == OWN:
+                raise _own_address(host, port, literal)
         address = normalise_address(literal)
         return Target(url, host, port, (address,), str(address))
     host = host.rstrip(".")
     if not _HOSTNAME_RE.match(host):
         raise BlockedDestination(host, "the host name is not valid")
-    addresses = _resolve(host, port, timeout)
-    if not allowlist.allows_host(host):
+    if not public and allowlist.host_verdict(host, port) is None:
+        raise BlockedDestination(host, _PUBLIC_OFF)  # refused before any DNS lookup
+    addresses = tuple(_resolve(host, port, timeout))
+    by_name = allowlist.host_verdict(host, port, addresses)
+    if by_name != "allowed":
+        # Not listed by name (or listed without a port, and this is the service's own
+        # port): every private address it resolves to must be listed itself.
         for ip in addresses:
             reason = refusal_reason(ip)
-            if reason and not allowlist.allows_address(ip):
+            if not reason:
+                continue
+            verdict = allowlist.address_verdict(ip, port, host=host)
+            if verdict == OWN or (verdict is None and by_name == OWN):
+                raise _own_address(host, port, normalise_address(ip))
+            if verdict is None:
                 raise BlockedDestination(
                     host, f"it resolves to {reason}", address=str(normalise_address(ip))
                 )

@@ -1,8 +1,9 @@
 """Reads for automation settings. Every function is scoped to one workspace.
 
 Secrets are never loaded by a read: the encrypted columns are deferred and
-their presence is annotated (`has_override_api_password`/`_token`), so a list
-decrypts nothing and a serializer has nothing to leak.
+their presence is annotated (`has_override_api_password`/`_token`), so a serializer
+has nothing to leak. `api_headers` (encrypted too) is the exception where a
+definition is shown: its names are, with masked values; links defer it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from automations.models import (
 )
 
 SECRET_COLUMNS = ("override_api_password", "override_api_token")
-LINKED_ACTION_SECRETS = tuple(f"action__{column}" for column in SECRET_COLUMNS)
+ENCRYPTED_COLUMNS = (*SECRET_COLUMNS, "api_headers")
+LINKED_ACTION_SECRETS = tuple(f"action__{column}" for column in ENCRYPTED_COLUMNS)
 
 
 # --- Paging -----------------------------------------------------------------------
@@ -199,7 +201,7 @@ class LinkTargets:
     def _queryset(self, kind: str) -> QuerySet:
         queryset = self.MODELS[kind].objects.for_workspace(self.workspace)
         if kind == "action":
-            queryset = queryset.defer(*SECRET_COLUMNS)
+            queryset = queryset.defer(*ENCRYPTED_COLUMNS)
         return queryset
 
     def preload(self, kind: str, ids: Iterable[int]) -> None:

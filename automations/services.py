@@ -29,6 +29,8 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from accounts.models import Workspace
+from automations import templating
+from automations.context import automation_vocabulary
 from automations.models import (
     ActionDefinition,
     ActionDefinitionType,
@@ -40,6 +42,7 @@ from automations.models import (
     Topic,
     TopicAction,
 )
+from automations.topics import PatternError, compile_pattern
 from config.exceptions import Conflict, ValidationFailed
 
 BULK_LIMIT = 500
@@ -48,6 +51,10 @@ WAIT_SECONDS_MAX = 2**31 - 1
 TOOL_CALL_TIMEOUT_MIN, TOOL_CALL_TIMEOUT_MAX = 1, 300
 API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 TOPIC_RULES_MAX = 100  # keywords, and patterns, per topic
+# Text settings without a column length (templates, JSON) and secrets: the limits
+# are the services', so the API and the admin refuse the same values.
+TEXT_MAX = 100_000
+SECRET_MAX = 4096
 KEYWORD_MAX_LENGTH = 100
 PATTERN_MAX_LENGTH = 500
 
@@ -79,6 +86,20 @@ DEFINITION_FIELDS: dict[str, str] = {
     "tool_call_timeout_seconds": "toolCallTimeoutSeconds",
 }
 SECRET_FIELDS = ("override_api_password", "override_api_token")
+TEXT_LIMITS: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            "api_headers",
+            "api_body_template",
+            "field_mapping",
+            "response_field_mapping",
+            "conditional_rules",
+            "function_parameters_schema",
+        ),
+        TEXT_MAX,
+    ),
+    **dict.fromkeys(SECRET_FIELDS, SECRET_MAX),
+}
 NULLABLE_FIELDS = ("wait_seconds", "tool_call_timeout_seconds")
 TOPIC_FIELDS = {
     "name": "name",
@@ -107,6 +128,60 @@ def check_json(value: str) -> None:
 def check_json_object(value: str) -> None:
     if not isinstance(_parse_json(value), dict):
         raise DjangoValidationError("Must be a JSON object.", code="not_an_object")
+
+
+# apiHeaders is a secret: stored encrypted and read back with every value masked,
+# because a header such as X-Api-Key is a credential. Writing the mask back as a
+# header's value keeps that header's stored value, so what a client (or the admin)
+# read can be sent back unchanged; the mask is therefore never a value of its own.
+HEADER_MASK = "********"
+
+
+def _headers_object(raw: str) -> dict[str, Any] | None:
+    if not raw or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def masked_headers(raw: str) -> str:
+    """apiHeaders as every read shows them: the names, each value masked ("" if none)."""
+    headers = _headers_object(raw)
+    if headers is None:
+        return ""
+    return json.dumps(
+        dict.fromkeys(headers, HEADER_MASK), ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _unmask_headers(new: str, stored: str) -> str:
+    """`new` with each masked value replaced by the stored value of that header (the
+    same name, else the same name in another case, as HTTP compares them). A mask
+    with nothing stored behind it stays, for `check_api_headers` to refuse."""
+    headers = _headers_object(new)
+    if not headers or not any(value == HEADER_MASK for value in headers.values()):
+        return new
+    exact = _headers_object(stored) or {}
+    folded = {name.lower(): value for name, value in exact.items()}
+    merged = {
+        name: exact.get(name, folded.get(name.lower(), value)) if value == HEADER_MASK else value
+        for name, value in headers.items()
+    }
+    return json.dumps(merged, ensure_ascii=False, separators=(",", ":"))
+
+
+def check_api_headers(value: str) -> None:
+    check_json_object(value)
+    unmatched = [name for name, item in json.loads(value).items() if item == HEADER_MASK]
+    if unmatched:
+        raise DjangoValidationError(
+            f"{', '.join(repr(n) for n in unmatched)}: {HEADER_MASK!r} keeps a stored value, "
+            "and none is stored for this header; send its value.",
+            code="masked_without_value",
+        )
 
 
 def check_json_schema(value: str) -> None:
@@ -146,10 +221,12 @@ def normalise_time_zone(value: str) -> str:
 
 
 def check_pattern(value: str) -> None:
+    """A topic pattern must compile on RE2, the linear-time engine detection runs it
+    on (automations.topics): lookaround and backreferences are refused here."""
     try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise DjangoValidationError(f"Not a valid regular expression ({exc}).") from None
+        compile_pattern(value)
+    except PatternError as exc:
+        raise DjangoValidationError(str(exc), code="invalid_pattern") from None
 
 
 def _canonical_choice(value: str, choices: Sequence[str]) -> str:
@@ -174,7 +251,7 @@ def _check_range(low: int | None, high: int | None) -> Callable[[int], None]:
 
 DEFINITION_CHECKS: dict[str, Callable[[Any], None]] = {
     "api_method": lambda v: _check_choice(v, API_METHODS),
-    "api_headers": check_json_object,
+    "api_headers": check_api_headers,
     "field_mapping": check_json_object,
     "response_field_mapping": check_json_object,
     "conditional_rules": check_json,
@@ -229,6 +306,8 @@ def _apply_definition(definition: ActionDefinition, values: Mapping[str, Any]) -
     for field, value in values.items():
         if field in SECRET_FIELDS and value is None:
             continue  # absent or null keeps the stored secret; "" clears it
+        if field == "api_headers" and isinstance(value, str):
+            value = _unmask_headers(value, definition.api_headers)
         setattr(definition, field, _normalise_definition_value(field, value))
 
 
@@ -261,8 +340,121 @@ def _type_problems(definition: ActionDefinition) -> dict[str, list[str]]:
     return errors
 
 
+def _template_strings(text: str, *, values_only: bool = False) -> list[str]:
+    """The templates in a JSON template (each string is rendered on its own, see
+    automations.api_call), or the text itself when it is not JSON."""
+    try:
+        structure = json.loads(text)
+    except (ValueError, RecursionError):
+        return [text]
+    found, stack = [], [structure]
+    while stack:  # iteratively: the JSON may be deep
+        value = stack.pop()
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+            if not values_only:
+                found.extend(key for key in value if isinstance(key, str))
+    return found
+
+
+def _template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
+    """Templates the definition's type renders must compile (a template nested too
+    deeply included), so a run cannot fail on them later, and name only variables of
+    the vocabulary (automations.context.automation_vocabulary), so a typo is a 400
+    naming it instead of an empty value at run time; the admin's check too."""
+    kind = definition.action_type
+    templates: dict[str, tuple[list[str], str]] = {}
+    if kind in REPLY_TYPES and definition.api_body_template:
+        templates["apiBodyTemplate"] = ([definition.api_body_template], "text")
+    if kind == ActionDefinitionType.API_CALL:
+        if definition.api_endpoint and definition.api_endpoint.strip():
+            templates["apiEndpoint"] = ([definition.api_endpoint.strip()], "url")
+        if definition.api_headers:
+            strings = _template_strings(definition.api_headers, values_only=True)
+            templates["apiHeaders"] = (strings, "text")
+        if definition.api_body_template:
+            templates["apiBodyTemplate"] = (_template_strings(definition.api_body_template), "text")
+    errors: dict[str, list[str]] = {}
+    vocabulary = None
+    for name, (strings, mode) in templates.items():
+        unknown: list[str] = []
+        for template in strings:
+            try:
+                templating.validate(template, mode=mode)
+                if "{" not in template:
+                    continue  # no markup: nothing to look up
+                if vocabulary is None:
+                    vocabulary = automation_vocabulary(
+                        workspace_id=definition.workspace_id,
+                        response_mappings=[definition.response_field_mapping or ""],
+                    )
+                found = templating.unknown_variables(template, vocabulary, mode=mode)
+                unknown.extend(m for m in found if m not in unknown)
+            except templating.TemplateError as exc:
+                errors[name] = [f"The template does not compile: {exc}"]
+                break
+        else:
+            if unknown:
+                errors[name] = unknown
+    return errors
+
+
+def definition_template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
+    """The save-time template check alone, by field (the admin's preview shows it)."""
+    return _template_problems(definition)
+
+
+def _length_problems(definition: ActionDefinition) -> dict[str, list[str]]:
+    return {
+        DEFINITION_FIELDS[field]: [f"Ensure this field has no more than {limit} characters."]
+        for field, limit in TEXT_LIMITS.items()
+        if len(getattr(definition, field) or "") > limit
+    }
+
+
+_ABSOLUTE_URL = re.compile(r"^https?://", re.I)
+
+
+def definition_run_warnings(definition: ActionDefinition) -> dict[str, list[str]]:
+    """What a saved definition lacks to run, by DTO name. Accepted on write: the
+    seed's own ApiCall example has a relative endpoint and Bearer without a token
+    (its overrides override customer defaults, which this hub does not have), but a
+    run fails on them (automations.api_call) until the overrides are set. The admin
+    shows these after a save; they never refuse a write, so the admin and the API
+    accept the same."""
+    if definition.action_type != ActionDefinitionType.API_CALL:
+        return {}
+    warnings: dict[str, list[str]] = {}
+    endpoint = definition.api_endpoint.strip()
+    if (
+        endpoint
+        and not _ABSOLUTE_URL.match(endpoint)
+        and not definition.override_api_base_url.strip()
+    ):
+        warnings["apiEndpoint"] = [
+            "A relative endpoint needs a base URL (overrideApiBaseUrl): there is no default "
+            "one, so a run fails until it is set."
+        ]
+    auth = (definition.override_api_authentication_type or "").lower()
+    if auth == ApiAuthenticationType.BASIC.lower() and not definition.override_api_username:
+        warnings["overrideApiUsername"] = [
+            "Basic authentication needs a username: a run fails until it is set."
+        ]
+    if auth == ApiAuthenticationType.BEARER.lower() and not definition.override_api_token.strip():
+        warnings["overrideApiToken"] = [
+            "Bearer authentication needs a token: a run fails until it is set."
+        ]
+    return warnings
+
+
 def _check_definition(definition: ActionDefinition) -> None:
     errors = _model_problems(definition, DEFINITION_FIELDS)
+    for name, messages in _length_problems(definition).items():
+        errors.setdefault(name, messages)
     if "actionType" not in errors:
         for name, messages in _type_problems(definition).items():
             errors.setdefault(name, messages)
@@ -275,6 +467,8 @@ def _check_definition(definition: ActionDefinition) -> None:
             check(value)
         except DjangoValidationError as exc:
             errors[name] = list(exc.messages)
+    for name, messages in _template_problems(definition).items():
+        errors.setdefault(name, messages)
     if errors:
         raise ValidationFailed(
             f"Invalid action definition: {', '.join(sorted(errors))}.", fields=errors
@@ -299,7 +493,8 @@ def action_definition_update(
     *, definition: ActionDefinition, changes: Mapping[str, Any], default_time_zone: str
 ) -> ActionDefinition:
     """Fields left out of `changes` keep their values; None clears a field. Secrets:
-    None keeps the stored value, "" clears it, anything else replaces it."""
+    None keeps the stored value, "" clears it, anything else replaces it. In
+    `api_headers`, a header whose value is HEADER_MASK keeps its stored value."""
     _apply_definition(definition, changes)
     if not definition.action_schedule_time_zone_id:
         definition.action_schedule_time_zone_id = default_time_zone
@@ -383,7 +578,7 @@ def topic_create(
     patterns: list[str] | None = None,
     is_active: bool = True,
 ) -> Topic:
-    """Keywords match case-insensitively as whole words, patterns as Python regexes."""
+    """Keywords match case-insensitively as whole words, patterns as RE2 regexes."""
     values = _normalise_topic(
         {"description": description, "keywords": keywords, "patterns": patterns}
     )

@@ -1,8 +1,19 @@
 """What each definition type does when its step runs.
 
 Everything that reaches a person becomes an outreach action (Reply awaits
-approval; ReplySend, Send and Forward do not), so it shares the approval queue,
-suppression, sending rules and the exactly-once execution.
+approval; ReplySend, Send and Forward do not, unless the run requires approval:
+`HookRun.requires_approval`, set for a run started by an API key that may not
+approve), so it shares the approval queue, suppression, sending rules and the
+exactly-once execution.
+
+What a type may do decides who may start it (`POST /api/Actions/{id}/run`):
+READ_ONLY_TYPES change nothing outside the run itself (DetectTopics reads the
+topics into the run's context; Wait, alone in a run, does nothing); every other
+type sends or changes something and needs `actions:write`: Reply, ReplySend,
+Send and Forward reach a person (an outreach action, which can wait for
+approval); Close, Spam and Delete change the conversation; ApiCall calls an
+outside system (it cannot wait in the approval queue: a staff-configured
+request, it runs with `actions:write` alone).
 """
 
 from __future__ import annotations
@@ -16,6 +27,15 @@ from contacts.models import Conversation, ConversationStatus, Message
 from outreach.executors import PermanentError
 from outreach.models import Channel as IdentityChannel
 from outreach.models import Identity
+
+T = ActionDefinitionType
+READ_ONLY_TYPES = frozenset({T.DETECT_TOPICS, T.WAIT})
+
+
+def changes_something(action_type: str) -> bool:
+    """Whether running a definition of this type sends or changes anything (unknown
+    types count as changing: a new type must be classified to be run read-only)."""
+    return action_type not in READ_ONLY_TYPES
 
 
 def _actor(definition: ActionDefinition) -> Actor:
@@ -42,12 +62,13 @@ def email_identity_for(run: HookRun) -> Identity:
 
 
 def _body(definition: ActionDefinition, run: HookRun) -> str:
+    from automations.context import template_context
     from automations.templating import TemplateError, render
 
     if not definition.api_body_template:
         raise PermanentError(f"{definition.action_type} needs a body (apiBodyTemplate).")
     try:
-        return render(definition.api_body_template, run.context)
+        return render(definition.api_body_template, template_context(run.context))
     except TemplateError as exc:
         raise PermanentError(f"apiBodyTemplate: {exc}") from None
 
@@ -82,7 +103,7 @@ def reply(run: HookRun, definition: ActionDefinition, *, approval: bool) -> dict
         type="email_message",
         params={"thread_id": conversation.public_id, "body": _body(definition, run)},
         identity=email_identity_for(run),
-        require_approval=approval,
+        require_approval=approval or run.requires_approval,
     )
 
 
@@ -105,6 +126,7 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
                 "body": body,
             },
             identity=email_identity_for(run),
+            require_approval=run.requires_approval,
         )
     if definition.forward_phone_number:
         identity = (
@@ -121,6 +143,7 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
             type="send_sms",
             params={"recipient_phone": definition.forward_phone_number, "message": body[:1600]},
             identity=identity,
+            require_approval=run.requires_approval,
         )
     raise PermanentError("Forward needs forwardRecipients or forwardPhoneNumber.")
 

@@ -20,8 +20,12 @@ Sandbox
     `{% block %}`, `{% extends %}`, `{% include %}`, `{% import %}` and recursive loops.
     Compile-time constant folding is off (it would run filters at save time).
 
-Resource limits (UnsafeTemplate when exceeded)
+Resource limits (UnsafeTemplate when exceeded, InvalidTemplate for the source's shape)
     - template source: MAX_TEMPLATE_CHARS (100 000);
+    - nesting: brackets and block statements at most MAX_NESTING_DEPTH (20) deep, the
+      parsed expression tree at most MAX_TREE_DEPTH (64) deep; anything that still
+      exhausts the recursion limit, memory or Python's compiler limits while parsing or
+      compiling is an InvalidTemplate too, never a RecursionError;
     - output: MAX_OUTPUT_CHARS (100 000), checked while streaming;
     - any intermediate value (concatenation `~`, `+`, `*`, `%`, `**`, a filter's or a
       method's result): MAX_VALUE_CHARS (1 000 000) characters or items, 10 000 bits for
@@ -42,6 +46,14 @@ Missing values (decision)
     calls on a missing value still fail with TemplateRenderError.
     `strict=True` uses StrictUndefined: any missing value is a TemplateRenderError.
     `mode="url"` is always strict (see below).
+
+Names (save time)
+    `unknown_variables(template, vocabulary)` reads the parsed template (not a render,
+    which would see only the branches a sample takes) and names every variable, or
+    attribute of a known variable, that the vocabulary lacks, with a "did you mean"
+    when one is close; cadence steps and action definitions refuse those with a 400.
+    The vocabularies live with their data (contacts.vocabulary, outreach.step_templates,
+    automations.context); this module knows no domain names.
 
 Modes
     "text": autoescape off (JSON and plain-text bodies, header values); None renders
@@ -67,6 +79,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import decimal
+import difflib
 import enum
 import functools
 import json
@@ -75,7 +88,7 @@ import re
 import string
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -84,6 +97,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import FILTERS
+from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
@@ -95,6 +109,13 @@ MAX_VALUE_CHARS = 1_000_000
 MAX_INT_BITS = 10_000
 MAX_LOOP_ITERATIONS = 100_000
 MAX_CONTEXT_DEPTH = 32
+# Nesting: brackets `( [ {` and block statements (`{% if %}`, `{% for %}`, ...) are
+# counted on the token stream, before Jinja2's recursive parser sees them; the depth of
+# the parsed tree (long operator or filter chains, `a if b else c if ...`) is checked
+# before the recursive compiler passes. Python's own limits on the generated code
+# (20 nested loops, 100 indentation levels, 200 parentheses) lie beyond both.
+MAX_NESTING_DEPTH = 20
+MAX_TREE_DEPTH = 64
 RENDER_TIMEOUT_SECONDS = 2.0
 MODES = ("text", "url")
 
@@ -395,6 +416,63 @@ _FORBIDDEN_NODES: dict[type, str] = {
 
 _STR_WIDTH_METHODS = {"center", "ljust", "rjust", "zfill"}
 
+# Statements with an end tag (`{% set %}` too when it has no `=`: the block form).
+_BLOCK_TAGS = frozenset({"for", "if", "block", "macro", "call", "filter", "with", "autoescape"})
+_OPENING_BRACKETS = frozenset({"lparen", "lbracket", "lbrace"})
+_CLOSING_BRACKETS = frozenset({"rparen", "rbracket", "rbrace"})
+
+
+def _too_deep(token: Token, name: str | None, what: str) -> jinja2.TemplateSyntaxError:
+    return jinja2.TemplateSyntaxError(
+        f"The template nests {what} more than {MAX_NESTING_DEPTH} levels deep.", token.lineno, name
+    )
+
+
+def _nesting_checked(stream: Iterable[Token], name: str | None) -> Iterator[Token]:
+    """Passes the tokens through, refusing brackets or blocks nested too deep."""
+    brackets = blocks = 0
+    tag: str | None = None  # the statement being read, until its block_end
+    tag_next = assigns = False
+    for token in stream:
+        kind = token.type
+        if tag_next:
+            tag_next = False
+            tag = token.value if kind == "name" else None
+            if tag in _BLOCK_TAGS:
+                blocks += 1
+            elif tag and tag.startswith("end"):
+                blocks = max(0, blocks - 1)
+        if kind in _OPENING_BRACKETS:
+            brackets += 1
+            if brackets > MAX_NESTING_DEPTH:
+                raise _too_deep(token, name, "brackets")
+        elif kind in _CLOSING_BRACKETS:
+            brackets = max(0, brackets - 1)
+        elif kind == "block_begin":
+            tag_next, tag, assigns = True, None, False
+        elif kind == "assign" and tag == "set":
+            assigns = True
+        elif kind == "block_end" and tag == "set" and not assigns:
+            blocks += 1
+        if blocks > MAX_NESTING_DEPTH:
+            raise _too_deep(token, name, "blocks")
+        yield token
+
+
+def _check_tree_depth(tree: nodes.Node, name: str | None) -> None:
+    """Iteratively (the point is not to recurse): the parsed tree's depth."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise jinja2.TemplateSyntaxError(
+                f"The template's expressions are nested more than {MAX_TREE_DEPTH} levels "
+                "deep (a very long chain of operators or filters?).",
+                node.lineno,
+                name,
+            )
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+
 
 class _Hardener(NodeTransformer):
     """Refuses buffering statements; routes loops and concatenations through guards."""
@@ -442,8 +520,19 @@ class AutomationEnvironment(ImmutableSandboxedEnvironment):
         self.filters = _build_filters()
         self.globals.pop("lipsum", None)
 
+    def _tokenize(
+        self,
+        source: str,
+        name: str | None,
+        filename: str | None = None,
+        state: str | None = None,
+    ) -> TokenStream:
+        stream = super()._tokenize(source, name, filename, state)
+        return TokenStream(_nesting_checked(stream, name), name, filename)
+
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
+        _check_tree_depth(tree, name)
         tree = _Hardener(name).visit(tree)
         tree.set_environment(self)
         return tree
@@ -556,6 +645,12 @@ def _compile(source: str, mode: str, strict: bool) -> jinja2.Template:
         raise InvalidTemplate(exc.message or str(exc), lineno=exc.lineno) from None
     except SecurityError as exc:
         raise UnsafeTemplate(str(exc)) from None
+    except (RecursionError, MemoryError, SyntaxError):
+        # What the explicit caps above do not catch: Jinja2's parser and compiler
+        # recurse, and Python refuses generated code nested past its own limits.
+        raise InvalidTemplate(
+            "The template is nested too deeply or is too complex to compile."
+        ) from None
 
 
 # --- context --------------------------------------------------------------------------------
@@ -631,3 +726,172 @@ def render(
 ) -> str:
     """Render `template` with `context` in the sandbox. See the module docstring."""
     return render_with_report(template, context, mode=mode, strict=strict).text
+
+
+# --- vocabulary check -----------------------------------------------------------------------
+# What a kind of template may name: each variable's attributes, nested; None where anything
+# goes below (a string's methods, a list, an object whose keys are data: custom properties,
+# tool arguments). The vocabularies themselves live with the data they describe
+# (contacts.vocabulary, outreach.step_templates, automations.context); this checks only.
+Vocabulary = Mapping[str, "Vocabulary | None"]
+
+# Writing `x | default(...)` or `x is defined` says "this may be missing": an unknown
+# attribute so guarded is accepted (variables themselves are a closed list).
+_GUARD_FILTERS = frozenset({"default", "d"})
+_GUARD_TESTS = frozenset({"defined", "undefined"})
+# A dict's own methods, when called: `{% for k, v in endUser.items() %}`.
+_MAPPING_METHODS = frozenset({"items", "keys", "values", "get"})
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class _NameUse:
+    path: tuple[str | int, ...]  # ("contact", "firstname"); ints are constant indexes
+    guarded: bool
+    called: bool
+
+
+def _display(path: Sequence[str | int]) -> str:
+    text = str(path[0])
+    for segment in path[1:]:
+        if isinstance(segment, str) and _IDENTIFIER.match(segment):
+            text += f".{segment}"
+        else:
+            text += f"[{segment!r}]"
+    return text
+
+
+def _chain_child(node: nodes.Node) -> nodes.Node | None:
+    """The object `node` takes an attribute or a constant key of, if it does."""
+    if isinstance(node, nodes.Getattr):
+        return node.node
+    if (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.arg, nodes.Const)
+        and isinstance(node.arg.value, str | int)
+        and not isinstance(node.arg.value, bool)
+    ):
+        return node.node
+    return None
+
+
+def _chain_path(node: nodes.Node) -> tuple[str | int, ...] | None:
+    """("contact", "firstname") for `contact.firstname` / `contact['firstname']`; None
+    when the chain does not start at a variable (a literal, a call's result...)."""
+    segments: list[str | int] = []
+    while True:
+        child = _chain_child(node)
+        if child is None:
+            break
+        segments.append(node.attr if isinstance(node, nodes.Getattr) else node.arg.value)
+        node = child
+    if not isinstance(node, nodes.Name) or node.ctx != "load":
+        return None
+    return (node.name, *reversed(segments))
+
+
+@functools.lru_cache(maxsize=512)
+def _names_used(source: str, mode: str) -> tuple[tuple[_NameUse, ...], frozenset[str]]:
+    """Every variable chain the template reads (outermost chains only), and the names
+    it assigns itself (loop targets, `{% set %}`, `{% with %}`)."""
+    _compile(source, mode, False)  # InvalidTemplate / UnsafeTemplate first, with the caps
+    tree = _environment(mode, False).parse(source)
+    uses: list[_NameUse] = []
+    local: set[str] = {"loop"}
+    # Iteratively, with each node's parent: the tree is at most MAX_TREE_DEPTH deep, but
+    # there is no need to recurse.
+    stack: list[tuple[nodes.Node, nodes.Node | None]] = [(tree, None)]
+    while stack:
+        node, parent = stack.pop()
+        stack.extend((child, node) for child in reversed(list(node.iter_child_nodes())))
+        if isinstance(node, nodes.Name) and node.ctx in ("store", "param"):
+            local.add(node.name)
+            continue
+        if parent is not None and _chain_child(parent) is node:
+            continue  # part of a longer chain, checked with it
+        path = _chain_path(node)
+        if path is None:
+            continue
+        applied_to = getattr(parent, "node", None) is node  # `node | f`, `node is t`, `node()`
+        guarded = applied_to and (
+            (isinstance(parent, nodes.Filter) and parent.name in _GUARD_FILTERS)
+            or (isinstance(parent, nodes.Test) and parent.name in _GUARD_TESTS)
+        )
+        called = applied_to and isinstance(parent, nodes.Call)
+        uses.append(_NameUse(path, guarded, called))
+    return tuple(uses), frozenset(local)
+
+
+def _suggestion(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is most likely a typo of, if any."""
+    candidates = [k for k in known if isinstance(k, str)]
+    squashed: dict[str, str] = {}
+    for k in candidates:  # the first spelling wins: vocabularies list canonical names first
+        squashed.setdefault(k.lower().replace("_", ""), k)
+    exact = squashed.get(name.lower().replace("_", ""))
+    if exact is not None:
+        return exact
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in candidates], n=1)
+    if not close:
+        return None
+    return next(k for k in candidates if k.lower() == close[0])
+
+
+def _unknown_part(
+    use: _NameUse, vocabulary: Vocabulary, guarded: frozenset[tuple[str | int, ...]]
+) -> tuple[int, str | None] | None:
+    """(how many segments of the path are fine, a suggestion) when the path is unknown.
+    A path the template guards anywhere (`{% if x.y is defined %}...{{ x.y }}`) is fine
+    everywhere in it."""
+    root = use.path[0]
+    if root not in vocabulary:
+        return 0, _suggestion(str(root), vocabulary)
+    node = vocabulary[root]
+    for index, segment in enumerate(use.path[1:], start=1):
+        if node is None or isinstance(segment, int):
+            return None  # anything goes below, or an index into a list
+        if segment in node:
+            node = node[segment]
+            continue
+        last = index == len(use.path) - 1
+        if use.called and last and segment in _MAPPING_METHODS:
+            return None
+        if any(use.path[: end + 1] in guarded for end in range(index, len(use.path))):
+            return None
+        return index, _suggestion(str(segment), node)
+    return None
+
+
+def unknown_variables(template: str, vocabulary: Vocabulary, *, mode: str = "text") -> list[str]:
+    """Messages naming each variable (or attribute of a known variable) that `template`
+    reads and `vocabulary` does not know, e.g. "Unknown variable 'contact.frist_name'
+    (did you mean 'contact.firstname'?)."; [] when it names only known ones.
+
+    The save-time check: rendering cannot find these (a missing value renders empty, and
+    only in the branches a sample takes). Names the template assigns itself (loop
+    variables, `{% set %}`) and the sandbox's globals (`range`, `dict`, `cycler`,
+    `joiner`, `namespace`) are not checked, nor names starting with "_" (the sandbox
+    refuses those). An attribute guarded by `| default(...)` or `is defined` may be
+    unknown: the template says it may be missing. Raises InvalidTemplate / UnsafeTemplate
+    like `validate()`."""
+    uses, local = _names_used(template, mode)
+    skip = local | set(_environment(mode, False).globals)
+    guarded = frozenset(use.path for use in uses if use.guarded)
+    messages: list[str] = []
+    for use in uses:
+        if use.path[0] in skip or any(str(s).startswith("_") for s in use.path):
+            continue
+        unknown = _unknown_part(use, vocabulary, guarded)
+        if unknown is None:
+            continue
+        known_part, suggestion = unknown
+        shown = _display(use.path[: known_part + 1])
+        message = f"Unknown variable '{shown}'"
+        if suggestion is not None:
+            message += f" (did you mean '{_display((*use.path[:known_part], suggestion))}'?)"
+        elif known_part == 0:
+            message += f" (known: {', '.join(sorted(vocabulary))})"
+        message += "."
+        if message not in messages:
+            messages.append(message)
+    return messages

@@ -69,7 +69,9 @@ class SingleBeatScheduler(DatabaseScheduler):
             logger.exception("beat lock: database unavailable; not sending")
             leading = False
         if leading != self.leading:
-            logger.warning("beat %s %s the leader lock", self.holder, "took" if leading else "lost")
+            # Taking the lock is the normal start; losing it means another beat took over.
+            log = logger.info if leading else logger.warning
+            log("beat %s %s the leader lock", self.holder, "took" if leading else "lost")
             self.leading = leading
         if not leading:
             return self.follower_sleep

@@ -14,6 +14,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from config.allowlist import AllowlistError, parse_entries
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -70,11 +72,30 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_port(name: str, default: int) -> int:
+    number = env_int(name, default, minimum=1)
+    if number > 65535:
+        raise ImproperlyConfigured(f"{name}={number} is not a TCP port (1 to 65535).")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def outbound_allowlist(name: str) -> list[str]:
+    """Comma-separated `host`, `*.suffix`, `IP`, `CIDR` or `[IPv6]` entries, each with an
+    optional `:port` (grammar in config.allowlist), checked here so a typo stops the
+    process instead of refusing (or allowing) ApiCalls later."""
+    entries = env_list(name, [])
+    try:
+        parse_entries(entries)
+    except AllowlistError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return entries
 
 
 def _scheme(name: str, url: str, allowed: set[str]) -> str:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -114,6 +116,10 @@ def normalise(exc: Exception, status: int | None = None) -> ApiError | None:
         return ApiError(404, "not_found", "Not found.")
     if isinstance(exc, DjangoPermissionDenied):
         return ApiError(403, "forbidden", "You do not have permission to perform this action.")
+    if isinstance(exc, RequestDataTooBig):
+        # Raised lazily, when a parser (or a non-DRF view) first reads request.body.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
     if isinstance(exc, drf.ValidationError):
         fields = flatten_errors(exc.detail)
         names = ", ".join(sorted(fields))
@@ -177,8 +183,15 @@ def render_error(path: str, error: ApiError) -> dict:
     return _v1(error)
 
 
+# Machine-to-machine paths that are no facade (the ESPs' webhooks): their errors
+# are JSON too, in the v1 envelope (render_error's fallback).
+MACHINE_PREFIXES: tuple[str, ...] = ("/webhooks/",)
+
+
 def is_api_path(path: str) -> bool:
-    return any(path.startswith(prefix) for prefix, _ in FACADES)
+    return path.startswith(MACHINE_PREFIXES) or any(
+        path.startswith(prefix) for prefix, _ in FACADES
+    )
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

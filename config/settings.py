@@ -54,6 +54,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything below, so it sees (and turns into JSON) every error page
+    # an API path could get, Django's debug pages included.
+    "config.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,14 +113,19 @@ if REDIS_URL:
     }
 else:
     # Celery's filesystem transport: producer and consumer share one folder.
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Exchange bindings; kombu's default is ./control, inside the checkout.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How often an idle worker looks at the folder (kombu's default is 1 s).
+        "polling_interval": 0.2,
     }
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -128,6 +136,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# What a task prints (the console email backend shows each sent mail) is information,
+# not a warning, which is Celery's default level for redirected output.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -213,9 +224,17 @@ LINKEDIN_WEBHOOK_URL = env.env_str("LINKEDIN_WEBHOOK_URL", "")
 LINKEDIN_WEBHOOK_SECRET = env.env_str("LINKEDIN_WEBHOOK_SECRET", "")
 
 # Automations' outbound ApiCall requests refuse private, loopback and link-local
-# addresses; this comma-separated list of host names or CIDRs lets on-premise
-# targets (and tests) through.
-OUTBOUND_HTTP_ALLOWLIST = env.env_list("OUTBOUND_HTTP_ALLOWLIST", [])
+# addresses; this comma-separated list of host names or CIDRs, each with an
+# optional :port, lets on-premise targets (and tests) through.
+OUTBOUND_HTTP_ALLOWLIST = env.outbound_allowlist("OUTBOUND_HTTP_ALLOWLIST")
+# Off: only OUTBOUND_HTTP_ALLOWLIST's destinations are reached, and no other name is
+# even resolved (`make fuzz` runs so, since generated definitions name any host).
+OUTBOUND_HTTP_PUBLIC = env.env_bool("OUTBOUND_HTTP_PUBLIC", True)
+# Where the web process listens (the Procfile binds ${HOST:-0.0.0.0}:${PORT:-8000}):
+# with PUBLIC_BASE_URL, the service's own address, which an allowlist entry
+# without a port never lets an ApiCall reach (config.allowlist.ServiceAddress).
+LISTEN_HOST = env.env_str("HOST")
+LISTEN_PORT = env.env_port("PORT", 8000)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -258,11 +277,14 @@ if env.env_bool("TRUST_X_FORWARDED_PROTO", default=False):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [
-        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.IsAuthenticatedOrOptions",
         "accounts.permissions.HasScope",
     ],
+    # OPTIONS (CORS preflight, DRF metadata) needs no key: it says what the
+    # endpoint is, never anything about a workspace.
+    "DEFAULT_METADATA_CLASS": "config.metadata.PublicMetadata",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
@@ -283,6 +305,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error answers, in its facade's envelope (config/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ActionStatusEnum": "outreach.models.ActionStatus",
         "DecisionEnum": "outreach.models.Decision",
@@ -298,13 +325,24 @@ SPECTACULAR_SETTINGS = {
 LOG_LEVEL = env.env_str("LOG_LEVEL", "INFO")
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
+LOG_TICKS = env.env_bool("LOG_TICKS", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_ticks": {"()": "config.logging.QuietTicks"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # httpx logs every request line (with its query string, which may carry
-    # personal data from an ApiCall's field mapping): warnings only.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        # httpx logs every request line (with its query string, which may carry
+        # personal data from an ApiCall's field mapping): warnings only.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # A once-a-second tick that did nothing logs nothing (config/logging.py),
+        # unless LOG_TICKS=1 asks for every one (the reliability suite counts them).
+        **{
+            name: {"filters": [] if LOG_TICKS else ["quiet_ticks"]}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
+    },
 }

@@ -1,4 +1,4 @@
-"""Service-level views: health check and JSON error pages for API paths."""
+"""Service-level views: the home page, health check and JSON error pages for API paths."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 from kombu import Connection
@@ -14,6 +15,12 @@ from kombu import Connection
 from config.exceptions import ApiError, is_api_path, json_error_response
 
 logger = logging.getLogger(__name__)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """`/`: where the printed service URL lands, a page of links to the admin, the
+    API docs and the health check (it shows nothing about any workspace)."""
+    return render(request, "home.html")
 
 
 def _check_database() -> str:

@@ -53,6 +53,7 @@ PEOPLE = [
         {
             "firstname": "Jane",
             "lastname": "Doe",
+            "phone": "+14155555678",  # seed 003's second scheduled SMS goes to her
             "linkedin_url": "https://www.linkedin.com/in/jane-doe",
             "lifecyclestage": "prospect",
         },

@@ -35,13 +35,16 @@ Semantics (decisions where the seeds are silent):
   wins. Values that render empty are dropped, so an empty optional field is
   absent and an empty required one is "required". Saving a step renders its
   template against a sample contact and validates the result exactly as an
-  action's params, so a bad template is a 400 naming `params_template.<key>`.
+  action's params, so a bad template is a 400 naming `params_template.<key>`;
+  so is a variable the vocabulary does not know (`{{ contact.frist_name }}`:
+  outreach.step_templates.step_vocabulary, contacts.vocabulary).
 - **Identity**: the step's own, else the enrollment user's first active
   identity of the step's channel, else the workspace's first active one. None
   → enrolling is refused (first step) or the enrollment stops (`step_failed`).
 
 Concurrency: `enrollment_advance` runs inside the transaction that finalises
-the action (outreach.services._record), so a worker dying afterwards cannot
+the action (outreach.transitions sends `action_finished`, outreach.receivers
+connects it here), so a worker dying afterwards cannot
 lose the next step; it locks the enrollment row and acts only while
 `current_step` is the action's step, so a second call for the same action does
 nothing. Locks are taken in one order everywhere — cadence, then contact, then
@@ -88,17 +91,20 @@ from outreach.models import (
     CadenceSharing,
     Enrollment,
     EnrollmentState,
+    FailureCode,
     Identity,
     Step,
     StepType,
     StopReason,
 )
+from outreach.services import action_cancel, action_create
 from outreach.step_templates import (
     SAMPLE_CONTACT,
     SAMPLE_SENDER,
     contact_context,
     render_step_params,
     step_context,
+    step_vocabulary,
 )
 
 logger = logging.getLogger("outreach.cadences")
@@ -276,7 +282,10 @@ def step_errors(cadence: Cadence, values: dict[str, Any]) -> dict[str, list[str]
             name=name if isinstance(name, str) else "",
         )
         _, template_errors = render_step_params(
-            step_type=step_type, params_template=values.get("params_template"), context=context
+            step_type=step_type,
+            params_template=values.get("params_template"),
+            context=context,
+            vocabulary=step_vocabulary(cadence.workspace_id),
         )
         errors.update(template_errors)
     return errors
@@ -393,8 +402,6 @@ def _identity_for(step: Step, enrollment: Enrollment) -> tuple[Identity | None, 
 def _schedule_step(*, enrollment: Enrollment, step: Step, actor: Actor) -> Action:
     """Create the step's action for the enrollment's contact (ValidationFailed
     when it cannot be: no identity, or params invalid for this contact)."""
-    from outreach.services import action_create
-
     identity, problem = _identity_for(step, enrollment)
     if identity is None:
         raise ValidationFailed(problem, code="no_identity", fields={"identity_id": [problem]})
@@ -546,8 +553,6 @@ def _finish(
 ) -> None:
     """Mark a locked, active enrollment completed or stopped; a stop cancels its
     open actions."""
-    from outreach.services import action_cancel
-
     enrollment.state = state
     enrollment.stop_reason = reason
     enrollment.stop_note = note[:MAX_NOTE]
@@ -631,10 +636,10 @@ def enrollments_stop_for_contact(
     return stopped
 
 
-def _failure_reason(contact: Contact, error_message: str) -> str:
+def _failure_reason(contact: Contact, failure_code: str) -> str:
     """A step the engine failed because the contact is suppressed stops the
     enrollment with that flag's reason; any other failure is `step_failed`."""
-    if "suppressed" in (error_message or "").lower():
+    if failure_code == FailureCode.SUPPRESSED:
         for flag in ("do_not_contact", "unsubscribed", "bounced"):
             if getattr(contact, flag):
                 return SUPPRESSION_STOP_REASONS[flag]
@@ -682,7 +687,7 @@ def enrollment_advance(*, action: Action, actor: Actor = CADENCES) -> Enrollment
             )
             return enrollment
         if action.status == ActionStatus.FAILED:
-            reason = _failure_reason(enrollment.contact, action.error_message)
+            reason = _failure_reason(enrollment.contact, action.failure_code)
             _finish(
                 enrollment,
                 state=EnrollmentState.STOPPED,

@@ -1,7 +1,12 @@
 """Demo identities, actions and a cadence for `make run`.
 
 The email identity has the public id `id_123`, the one in seed 000's curl
-example, so that example works verbatim with the printed key.
+example, so that example works verbatim with the printed key. The two SMS
+awaiting approval are seed 003's example records, under its UUIDs (when free):
+`GET /functions/v1/scheduled-actions?status=pending` lists them (with the other
+pending demo actions; `&action_type=send_sms`: just those two), and
+`GET /functions/v1/scheduled-actions/123e4567-e89b-12d3-a456-426614174000` reads
+John's.
 
 The cadence "Demo: 3-touch follow-up" (day 1 email, day 2 SMS, day 3 call) has
 John Smith enrolled: the worker sends the email at once (to the console
@@ -13,6 +18,8 @@ once: when the cadence exists, nothing is done again.
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.actors import Actor
@@ -22,6 +29,11 @@ from outreach import cadences, services
 from outreach.models import Action, Cadence, Channel, Identity
 
 DEMO_EMAIL_IDENTITY = "id_123"
+# Seed 003's example ids, given to the demo's SMS to John and to Jane.
+SEED_SMS_UUIDS = {
+    "+14155551234": uuid.UUID("123e4567-e89b-12d3-a456-426614174000"),
+    "+14155555678": uuid.UUID("456e7890-e89b-12d3-a456-426614174000"),
+}
 DEMO_CADENCE = "Demo: 3-touch follow-up"
 DEMO_CADENCE_CONTACT = "john.smith@example.com"
 
@@ -105,6 +117,15 @@ def _seed_sample_actions(
             },
         ),
         (
+            "send_sms",
+            sms,
+            {
+                "recipient_phone": "+14155555678",
+                "recipient_name": "Jane Doe",
+                "message": "Follow-up: How was your experience?",
+            },
+        ),
+        (
             "linkedin_message",
             linkedin,
             {
@@ -114,7 +135,7 @@ def _seed_sample_actions(
         ),
     ]
     for action_type, identity, params in samples:
-        services.action_create(
+        action = services.action_create(
             workspace=workspace,
             actor=actor,
             type=action_type,
@@ -123,6 +144,9 @@ def _seed_sample_actions(
             require_approval=True,
             description="Demo action awaiting approval",
         )
+        seed_uuid = SEED_SMS_UUIDS.get(params.get("recipient_phone", ""))
+        if seed_uuid is not None and not Action.objects.filter(uuid=seed_uuid).exists():
+            Action.objects.filter(pk=action.pk).update(uuid=seed_uuid)
 
 
 def _seed_cadence(workspace: Workspace, user: AbstractBaseUser) -> None:

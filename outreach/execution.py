@@ -8,6 +8,9 @@ claimers and the conditional UPDATE's row count is checked), marks them
 `processing` with a lease (a token and an expiry), and hands their ids to
 workers after commit. Nothing scheduled waits in the broker: no ETA tasks.
 
+Every status change is recorded, and every lease released, through
+outreach.transitions (the audit row, the timeline event, `action_finished`).
+
 A worker runs one action under one lease in three steps:
 1. start (short transaction): the lease must still be ours and have no attempt
    yet (one attempt per lease, so a redelivered task cannot send twice); an
@@ -38,6 +41,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
+from config.celery import app as celery_app
 from config.queue import claim_due
 from contacts.selectors import contact_for_recipient
 from outreach.executors import (
@@ -52,15 +56,15 @@ from outreach.models import (
     Action,
     ActionAttempt,
     ActionStatus,
-    ActionTransition,
     ActionType,
     AttemptOutcome,
     EnrollmentState,
+    FailureCode,
     Identity,
     StopReason,
 )
 from outreach.sending_rules import next_allowed_time
-from outreach.services import _record
+from outreach.transitions import Change, lease_release, transitions_record
 
 logger = logging.getLogger("outreach.execution")
 
@@ -68,6 +72,9 @@ DISPATCHER = Actor.system("dispatcher")
 WORKER = Actor.system("worker")
 # Tasks are done by people; the dispatcher never claims them.
 MANUAL_TYPES = [ActionType.TASK]
+# outreach/tasks.py defines this task and imports this module, so it is sent by
+# name: the engine does not import its own Celery wrappers.
+EXECUTE_TASK = "outreach.execute_action"
 
 
 def worker_name() -> str:
@@ -87,6 +94,7 @@ def backoff_seconds(retry_count: int, retry_after: float | None = None) -> float
 class Claim:
     action_id: int
     lease_token: str
+    public_id: str = ""
 
 
 def action_claim_due(
@@ -113,29 +121,14 @@ def action_claim_due(
             lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
             updated_at=now,
         )
-        claimed = list(rows.values_list("id", "workspace_id"))
+        claimed = list(rows.only("id", "public_id", "type", "status", "workspace_id"))
         if not claimed:
             return []
-        ActionTransition.objects.bulk_create(
-            [
-                ActionTransition(
-                    workspace_id=workspace_id,
-                    action_id=action_id,
-                    from_status=ActionStatus.SCHEDULED,
-                    to_status=ActionStatus.PROCESSING,
-                    actor_label=DISPATCHER.label,
-                    reason="claimed",
-                )
-                for action_id, workspace_id in claimed
-            ]
+        transitions_record(
+            [Change(action, ActionStatus.SCHEDULED, "claimed") for action in claimed],
+            actor=DISPATCHER,
         )
-    for action_id, _ in claimed:
-        logger.info(
-            "action_transition action_id=%s from=scheduled to=processing actor=%s",
-            action_id,
-            DISPATCHER.label,
-        )
-    return [Claim(action_id, token) for action_id, _ in claimed]
+    return [Claim(action.pk, token, action.public_id) for action in claimed]
 
 
 def action_reclaim_expired(*, limit: int = 500) -> int:
@@ -154,6 +147,7 @@ def action_reclaim_expired(*, limit: int = 500) -> int:
                 action=action, lease_token=action.lease_token
             ).first()
             reason = "lease expired before the attempt started: requeued"
+            fields: dict = {}
             if attempt is not None:
                 attempt.outcome = AttemptOutcome.LOST
                 attempt.finished_at = now
@@ -162,16 +156,13 @@ def action_reclaim_expired(*, limit: int = 500) -> int:
                 action.retry_count += 1
                 reason = "lease expired mid-attempt: requeued (resend keeps the idempotency key)"
             if action.retry_count > settings.ACTION_MAX_RETRIES:
-                action.status = ActionStatus.FAILED
-                action.error_message = f"Gave up after {action.retry_count} attempts (lost)."
-                reason = action.error_message
+                status = ActionStatus.FAILED
+                reason = f"Gave up after {action.retry_count} attempts (lost)."
+                fields = {"error_message": reason, "failure_code": FailureCode.GAVE_UP}
             else:
-                action.status = ActionStatus.SCHEDULED
-                action.scheduled_time = now
-            action.lease_token = None
-            action.lease_expires_at = None
-            action.save()
-            _record(action, from_status=ActionStatus.PROCESSING, actor=DISPATCHER, reason=reason)
+                status = ActionStatus.SCHEDULED
+                fields = {"scheduled_time": now}
+            lease_release(action, status=status, actor=DISPATCHER, reason=reason, **fields)
             reclaimed += 1
     return reclaimed
 
@@ -179,8 +170,6 @@ def action_reclaim_expired(*, limit: int = 500) -> int:
 def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
     """One beat tick: reclaim expired leases, then claim due actions in batches
     and enqueue them after commit."""
-    from outreach.tasks import execute_action
-
     action_reclaim_expired()
     in_flight = Action.objects.filter(status=ActionStatus.PROCESSING).count()
     room = settings.DISPATCH_MAX_IN_FLIGHT - in_flight
@@ -191,7 +180,7 @@ def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
             break  # enough in flight; the rest waits in the table, not the broker
         batch = action_claim_due(limit=want)
         for claim in batch:
-            execute_action.delay(claim.action_id, claim.lease_token)
+            celery_app.send_task(EXECUTE_TASK, args=(claim.action_id, claim.lease_token))
         claims.extend(batch)
         room -= len(batch)
         if len(batch) < want:
@@ -205,6 +194,7 @@ class Outcome:
     action_id: int
     status: str  # completed | retrying | failed | deferred | cancelled | stale
     error: str = ""
+    public_id: str = ""  # the action's act_… id ("" for a stale id that no longer exists)
 
 
 def _start(action_id: int, lease_token: str, worker: str):
@@ -227,7 +217,7 @@ def _start(action_id: int, lease_token: str, worker: str):
             or action.lease_expires_at <= now
             or ActionAttempt.objects.filter(action_id=action_id, lease_token=lease_token).exists()
         ):
-            return Outcome(action_id, "stale")
+            return Outcome(action_id, "stale", public_id=action.public_id if action else "")
         enrollment = action.enrollment
         if (
             enrollment is not None
@@ -237,17 +227,13 @@ def _start(action_id: int, lease_token: str, worker: str):
             # A cadence stop skips actions someone else held at that moment (SKIP
             # LOCKED); one reaching us is cancelled here, never sent. (After a
             # step_failed stop, a person retrying the failed step means to send it.)
-            action.status = ActionStatus.CANCELLED
-            action.lease_token = None
-            action.lease_expires_at = None
-            action.save()
-            _record(
+            lease_release(
                 action,
-                from_status=ActionStatus.PROCESSING,
+                status=ActionStatus.CANCELLED,
                 actor=WORKER,
                 reason=f"enrollment stopped: {enrollment.stop_reason}",
             )
-            return Outcome(action_id, "cancelled")
+            return Outcome(action_id, "cancelled", public_id=action.public_id)
         contact = action.contact
         if contact is None:
             contact = contact_for_recipient(workspace=action.workspace, params=action.params)
@@ -259,24 +245,22 @@ def _start(action_id: int, lease_token: str, worker: str):
             and contact.is_suppressed
             and action.type != ActionType.UPDATE_LIFECYCLE_STAGE
         ):
-            _finish_failed(action, f"suppressed: {contact.suppression_reason}")
-            return Outcome(action_id, "failed", action.error_message)
+            _finish_failed(
+                action, f"suppressed: {contact.suppression_reason}", FailureCode.SUPPRESSED
+            )
+            return Outcome(action_id, "failed", action.error_message, action.public_id)
         # Lock the identity so concurrent workers count its daily limit one at a time.
         identity = Identity.objects.select_for_update().get(pk=action.identity_id)
         when, why = next_allowed_time(identity, contact, action.type, now)
         if when is not None:
-            action.status = ActionStatus.SCHEDULED
-            action.scheduled_time = when
-            action.lease_token = None
-            action.lease_expires_at = None
-            action.save()
-            _record(
+            lease_release(
                 action,
-                from_status=ActionStatus.PROCESSING,
+                status=ActionStatus.SCHEDULED,
                 actor=WORKER,
                 reason=f"deferred to {when.isoformat()}: {why}",
+                scheduled_time=when,
             )
-            return Outcome(action_id, "deferred", why)
+            return Outcome(action_id, "deferred", why, action.public_id)
         # The lease now covers the send itself, not the time spent in the queue.
         action.lease_expires_at = now + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
         action.save(update_fields=["lease_expires_at"])
@@ -292,13 +276,15 @@ def _start(action_id: int, lease_token: str, worker: str):
     return action, attempt, contact
 
 
-def _finish_failed(action: Action, message: str) -> None:
-    action.status = ActionStatus.FAILED
-    action.error_message = message
-    action.lease_token = None
-    action.lease_expires_at = None
-    action.save()
-    _record(action, from_status=ActionStatus.PROCESSING, actor=WORKER, reason=message)
+def _finish_failed(action: Action, message: str, code: str) -> None:
+    lease_release(
+        action,
+        status=ActionStatus.FAILED,
+        actor=WORKER,
+        reason=message,
+        error_message=message,
+        failure_code=code,
+    )
 
 
 def action_execute(*, action_id: int, lease_token: str, worker: str = "") -> Outcome:
@@ -359,46 +345,49 @@ def _finish(action_id, lease_token, attempt, result, error) -> Outcome:
             )
             attempt.save()
             if result is not None and action.status == ActionStatus.SCHEDULED:
-                _complete(action, result, from_status=ActionStatus.SCHEDULED)
-                return Outcome(action_id, "completed")
-            return Outcome(action_id, "stale")
+                _complete(action, result)  # recorded from scheduled: the requeued copy
+                return Outcome(action_id, "completed", public_id=action.public_id)
+            return Outcome(action_id, "stale", public_id=action.public_id)
         attempt.save()
+        public_id = action.public_id
         if result is not None:
-            _complete(action, result, from_status=ActionStatus.PROCESSING)
-            return Outcome(action_id, "completed")
+            _complete(action, result)
+            return Outcome(action_id, "completed", public_id=public_id)
         message = attempt.error_message
-        action.lease_token = None
-        action.lease_expires_at = None
         if isinstance(error, PermanentError):
-            _finish_failed(action, message)
-            return Outcome(action_id, "failed", message)
+            _finish_failed(action, message, error.code or FailureCode.OTHER)
+            return Outcome(action_id, "failed", message, public_id)
         action.retry_count += 1
         action.error_message = message
         if action.retry_count > settings.ACTION_MAX_RETRIES:
-            _finish_failed(action, f"Gave up after {action.retry_count} attempts: {message}")
-            return Outcome(action_id, "failed", action.error_message)
+            _finish_failed(
+                action,
+                f"Gave up after {action.retry_count} attempts: {message}",
+                FailureCode.GAVE_UP,
+            )
+            return Outcome(action_id, "failed", action.error_message, public_id)
         delay = backoff_seconds(action.retry_count, getattr(error, "retry_after", None))
-        action.status = ActionStatus.SCHEDULED
-        action.scheduled_time = now + timedelta(seconds=delay)
-        action.save()
-        _record(
+        lease_release(
             action,
-            from_status=ActionStatus.PROCESSING,
+            status=ActionStatus.SCHEDULED,
             actor=WORKER,
             reason=f"retry {action.retry_count} in {delay:.0f}s: {message}",
+            scheduled_time=now + timedelta(seconds=delay),
         )
-        return Outcome(action_id, "retrying", message)
+        return Outcome(action_id, "retrying", message, public_id)
 
 
-def _complete(action: Action, result: ExecutionResult, *, from_status: str) -> None:
-    action.status = ActionStatus.COMPLETED
-    action.executed_at = timezone.now()
-    action.provider_message_id = result.provider_message_id[:255]
-    action.error_message = ""
-    action.lease_token = None
-    action.lease_expires_at = None
-    action.save()
-    _record(action, from_status=from_status, actor=WORKER, reason="executed")
+def _complete(action: Action, result: ExecutionResult) -> None:
+    lease_release(
+        action,
+        status=ActionStatus.COMPLETED,
+        actor=WORKER,
+        reason="executed",
+        executed_at=timezone.now(),
+        provider_message_id=result.provider_message_id[:255],
+        error_message="",
+        failure_code="",
+    )
 
 
 def actions_process_now(*, workspace: Workspace, limit: int) -> list[Outcome]:
@@ -406,5 +395,7 @@ def actions_process_now(*, workspace: Workspace, limit: int) -> list[Outcome]:
     them synchronously, in this request."""
     outcomes = []
     for claim in action_claim_due(limit=limit, workspace=workspace):
-        outcomes.append(action_execute(action_id=claim.action_id, lease_token=claim.lease_token))
+        outcome = action_execute(action_id=claim.action_id, lease_token=claim.lease_token)
+        outcome.public_id = outcome.public_id or claim.public_id
+        outcomes.append(outcome)
     return outcomes

@@ -60,6 +60,19 @@ FINAL_STATUSES = {
 }
 
 
+class FailureCode(models.TextChoices):
+    """Why a failed action failed, for code to read (the text is error_message).
+    Blank on an action that has not failed. README: "Failure codes"."""
+
+    SUPPRESSED = "suppressed", "Contact suppressed"
+    INVALID_RECIPIENT = "invalid_recipient", "Invalid recipient"
+    INVALID_ACTION = "invalid_action", "Cannot be sent as it is"
+    PROVIDER_REJECTED = "provider_rejected", "Rejected by the provider"
+    NOT_CONFIGURED = "not_configured", "Provider not configured"
+    GAVE_UP = "gave_up", "Gave up after retries"
+    OTHER = "other", "Other"
+
+
 def default_window_days() -> list[int]:
     return [0, 1, 2, 3, 4]  # Monday to Friday (ISO weekday - 1)
 
@@ -132,6 +145,7 @@ class Action(WorkspaceOwned):
     executed_at = models.DateTimeField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    failure_code = models.CharField(max_length=32, choices=FailureCode.choices, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
     # Salesloft's grouping of steps that touch a person together.
     multitouch_group_id = models.BigIntegerField(null=True, blank=True)

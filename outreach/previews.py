@@ -1,18 +1,33 @@
 """What an action will do, for a reviewer's eyes: the approval queue's preview.
 
-`preview_of` turns an action's type and params into plain data (header rows
-and a text body); `admin/outreach/includes/action_preview.html` renders it.
-Nothing here is marked safe: params come from integrators and agents, so the
-template autoescapes every value, and bodies keep their line breaks through
-CSS (`white-space: pre-wrap`) rather than through HTML.
+`preview_of` turns an action's type and params into plain data (header rows,
+a text body and when it goes out); `admin/outreach/includes/action_preview.html`
+renders it. Nothing here is marked safe: params come from integrators and
+agents, so the template autoescapes every value, and bodies keep their line
+breaks through CSS (`white-space: pre-wrap`) rather than through HTML.
+
+A drafted reply (`email_message`, e.g. an automation's Reply step, whose
+params are only `thread_id` and `body`) names neither recipient nor subject:
+both come from the thread it replies into, resolved here exactly as the email
+executor resolves them when sending (the thread's contact's address; the
+params' subject, else "Re: " + the thread's subject or its latest message's).
+Lists resolve every row's thread in one query (`attach_reply_threads`); a
+single preview looks its thread up itself.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from contacts.models import LifecycleStage
-from outreach.models import Action, ActionType
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from contacts.models import Contact, Conversation, ConversationChannel, LifecycleStage, Message
+from outreach.executors.email import reply_subject
+from outreach.models import Action, ActionStatus, ActionType
+from outreach.params import recipient_of, summary_of
 
 
 @dataclass
@@ -23,6 +38,136 @@ class Preview:
     body_label: str = ""
     body: str = ""
     note: str = ""  # a line under the body, e.g. an SMS's length
+    due: dt.datetime | None = None  # when it goes out (rendered in the reviewer's zone)
+    due_note: str = ""  # e.g. "overdue: goes out as soon as approved"
+    warning: str = ""  # why it will not go out as shown, e.g. a reply to a missing thread
+
+
+# --- Drafted replies: the thread they reply into -------------------------------
+@dataclass(frozen=True)
+class ReplyThread:
+    """What an `email_message` sends to, from its thread (see the module docstring)."""
+
+    public_id: str
+    channel: str
+    subject: str  # the thread's subject, else its latest message's ("" if none)
+    contact: Contact | None
+
+    @property
+    def to(self) -> str:
+        return self.contact.email if self.contact is not None else ""
+
+
+_NOT_LOOKED_UP = object()
+
+
+def _threads(workspace_thread_ids: set[tuple[int, str]]) -> dict[tuple[int, str], ReplyThread]:
+    """The threads (workspace id, thread id), with their contacts, in one query."""
+    if not workspace_thread_ids:
+        return {}
+    latest_subject = (
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .exclude(subject="")
+        .order_by("-sent_at", "-id")
+        .values("subject")[:1]
+    )
+    rows = (
+        Conversation.objects.filter(public_id__in={tid for _, tid in workspace_thread_ids})
+        .select_related("contact")
+        .annotate(latest_subject=Subquery(latest_subject))
+    )
+    return {
+        (row.workspace_id, row.public_id): ReplyThread(
+            public_id=row.public_id,
+            channel=row.channel,
+            subject=row.subject or row.latest_subject or "",
+            contact=row.contact,
+        )
+        for row in rows
+        # Thread ids are unique, but a reply only ever goes into its own workspace's.
+        if (row.workspace_id, row.public_id) in workspace_thread_ids
+    }
+
+
+def attach_reply_threads(actions: Iterable[Action]) -> None:
+    """Set `reply_thread` (a ReplyThread, or None when it does not exist) on every
+    `email_message` among `actions`, in one query whatever their number."""
+    replies = [
+        a
+        for a in actions
+        if a.type == ActionType.EMAIL_MESSAGE and (a.params or {}).get("thread_id")
+    ]
+    found = _threads({(a.workspace_id, str(a.params["thread_id"])) for a in replies})
+    for action in replies:
+        action.reply_thread = found.get((action.workspace_id, str(action.params["thread_id"])))
+
+
+def reply_thread_of(action: Action) -> ReplyThread | None:
+    """The thread an `email_message` replies into (looked up unless attached)."""
+    thread = getattr(action, "reply_thread", _NOT_LOOKED_UP)
+    if thread is _NOT_LOOKED_UP:
+        attach_reply_threads([action])
+        thread = getattr(action, "reply_thread", None)
+    return thread
+
+
+def thread_reply_subject(action: Action) -> str:
+    """The subject a drafted reply gets when its params name none ("Re: ...")."""
+    thread = reply_thread_of(action)
+    return reply_subject(thread.subject) if thread is not None else ""
+
+
+def _reply_subject(action: Action, thread: ReplyThread | None) -> str:
+    subject = (action.params or {}).get("subject")
+    if subject:
+        return str(subject)
+    return reply_subject(thread.subject) if thread is not None else ""
+
+
+def _reply_warning(action: Action, thread: ReplyThread | None) -> str:
+    """Why a drafted reply will fail when sent (the executor's PermanentErrors)."""
+    thread_id = (action.params or {}).get("thread_id", "")
+    if thread is None:
+        return f"Thread {thread_id} does not exist in this workspace: this reply will fail."
+    if thread.channel != ConversationChannel.EMAIL:
+        return f"Thread {thread_id} is a {thread.channel} conversation: this reply will fail."
+    if not thread.to:
+        return f"Thread {thread_id} has no contact with an email address: this reply will fail."
+    if thread.contact.is_suppressed:
+        return (
+            f"The recipient is suppressed ({thread.contact.suppression_reason}): "
+            "this reply will fail."
+        )
+    return ""
+
+
+# --- Columns shared by the queue and the action list ----------------------------
+def recipient_label(action: Action) -> str:
+    """Who the action reaches: a drafted reply's thread contact when attached or
+    looked up (lists attach them in one query, see `attach_reply_threads`)."""
+    if action.type == ActionType.EMAIL_MESSAGE and hasattr(action, "reply_thread"):
+        thread = action.reply_thread
+        if thread is not None and thread.to:
+            return thread.to
+    return recipient_of(action.type, action.params or {})
+
+
+def subject_label(action: Action) -> str:
+    """A drafted reply's subject as it will be sent, when its thread is attached."""
+    if action.type == ActionType.EMAIL_MESSAGE and hasattr(action, "reply_thread"):
+        return _reply_subject(action, action.reply_thread)
+    return str((action.params or {}).get("subject") or "")
+
+
+def summary(action: Action) -> str:
+    """A one-line summary, e.g. a page title; a drafted reply names its recipient
+    when its thread is attached (see `recipient_label`)."""
+    if action.type == ActionType.EMAIL_MESSAGE:
+        to = recipient_label(action)
+        thread_id = str((action.params or {}).get("thread_id", ""))
+        if to and to != thread_id:
+            return f"Email reply to {to} in thread {thread_id}"
+    return summary_of(action.type, action.params or {})
 
 
 def _join(value: object) -> str:
@@ -65,7 +210,24 @@ def sms_segments(text: str) -> int:
     return 1 if units <= single else -(-units // multi)
 
 
+def _due(action: Action) -> tuple[dt.datetime | None, str]:
+    """When it goes out, and, while it awaits approval, why sooner than its time."""
+    if action.status != ActionStatus.PENDING_APPROVAL:
+        return action.scheduled_time, ""
+    if action.direct:
+        return action.scheduled_time, "direct: goes out as soon as approved"
+    if action.scheduled_time is not None and action.scheduled_time <= timezone.now():
+        return action.scheduled_time, "overdue: goes out as soon as approved"
+    return action.scheduled_time, ""
+
+
 def preview_of(action: Action) -> Preview:
+    preview = _preview_of(action)
+    preview.due, preview.due_note = _due(action)
+    return preview
+
+
+def _preview_of(action: Action) -> Preview:
     p = action.params or {}
     kind = action.type
     if kind == ActionType.SEND_EMAIL:
@@ -87,18 +249,21 @@ def preview_of(action: Action) -> Preview:
             body=_join(p.get("body")),
         )
     if kind == ActionType.EMAIL_MESSAGE:
+        thread = reply_thread_of(action)
         return Preview(
             kind="email",
             title="Email reply in thread",
             headers=_present(
                 [
                     ("From", _sender(action)),
+                    ("To", thread.to if thread is not None else ""),
                     ("Thread", p.get("thread_id")),
-                    ("Subject", p.get("subject") or "(the thread's subject)"),
+                    ("Subject", _reply_subject(action, thread)),
                 ]
             ),
             body_label="Body",
             body=_join(p.get("body")),
+            warning=_reply_warning(action, thread),
         )
     if kind == ActionType.SEND_SMS:
         message = _join(p.get("message"))

@@ -1,4 +1,11 @@
-"""Events that end cadence enrollments, from wherever they happen.
+"""Events that move or end cadence enrollments, from wherever they happen.
+
+- An action reaching a final status arrives as `outreach.signals.action_finished`,
+  sent by outreach.transitions inside the transaction that finalised it: a
+  cadence step's action advances its enrollment (`enrollment_advance`: the next
+  step, completion, or a stop) in that same transaction, so a worker dying after
+  the commit cannot lose the advance, and a failing advance rolls the
+  transition back.
 
 - A suppression flag set on a contact by any path (the unsubscribe link, the
   contact admin, a CSV import, `PUT /v1/contacts` with `do_not_contact`, bounce
@@ -28,8 +35,13 @@ from django.dispatch import receiver
 from accounts.actors import Actor
 from contacts.services import contact_suppress, contacts_by_email
 from contacts.signals import contact_deleted, contact_suppression_changed
-from outreach.cadences import SUPPRESSION_STOP_REASONS, enrollments_stop_for_contact
+from outreach.cadences import (
+    SUPPRESSION_STOP_REASONS,
+    enrollment_advance,
+    enrollments_stop_for_contact,
+)
 from outreach.models import Action, StopReason
+from outreach.signals import action_finished
 
 logger = logging.getLogger("outreach.receivers")
 
@@ -41,6 +53,13 @@ TRACKING_FLAGS = {
 }
 # ESP bounce types anymail reports as "bounced" that are not permanent.
 SOFT_BOUNCES = {"SoftBounce", "Transient", "DnsError"}
+
+
+@receiver(action_finished)
+def on_action_finished(sender, action: Action, **kwargs) -> None:
+    # Runs in the caller's transaction (signals are synchronous).
+    if action.enrollment_id:
+        enrollment_advance(action=action)
 
 
 @receiver(contact_suppression_changed)

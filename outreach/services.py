@@ -4,13 +4,15 @@ Status changes re-read the row with SELECT ... FOR UPDATE inside a transaction
 and check the current status before writing, so two reviewers (or a reviewer
 and the dispatcher) deciding at once cannot both win: the loser gets
 InvalidTransition (409) and nothing is written. On SQLite the IMMEDIATE
-transaction mode gives the same serialisation.
+transaction mode gives the same serialisation. Every transition is recorded by
+outreach.transitions, whose `action_finished` signal moves a cadence on
+(outreach/receivers.py): this module does not call outreach.cadences.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,8 @@ from config.exceptions import Conflict, DomainError, InvalidTransition, Validati
 from contacts.models import Contact
 from contacts.selectors import contact_for_recipient
 from outreach.models import (
-    FINAL_STATUSES,
     Action,
     ActionStatus,
-    ActionTransition,
     ActionType,
     ApprovalDecision,
     Cadence,
@@ -38,11 +38,12 @@ from outreach.models import (
     Identity,
     Step,
 )
-from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone, summary_of
+from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone
+from outreach.tasks import dispatch_action
+from outreach.transitions import transition_record
 from outreach.validation import check_action_fields
 
 BULK_LIMIT = 500
-logger = logging.getLogger("outreach.actions")
 
 
 # --- Identities ---------------------------------------------------------------
@@ -150,56 +151,8 @@ def identity_deactivate(*, identity: Identity) -> Identity:
 
 
 # --- Actions ------------------------------------------------------------------
-def _record(action: Action, *, from_status: str, actor: Actor, reason: str = "") -> None:
-    """Audit a transition; an outcome (a final status) on a contact also goes
-    into the contact's timeline, and a cadence step's outcome advances its
-    enrollment (outreach.cadences.enrollment_advance)."""
-    if action.status in FINAL_STATUSES and action.contact_id:
-        from contacts.services import event_record
-
-        event_record(
-            contact=action.contact,
-            type=f"action.{action.status}",
-            actor=actor,
-            data={
-                "action_id": action.public_id,
-                "action_type": action.type,
-                "summary": summary_of(action.type, action.params),
-                "reason": reason,
-            },
-        )
-    logger.info(
-        "action_transition action=%s type=%s from=%s to=%s actor=%s reason=%r",
-        action.public_id,
-        action.type,
-        from_status or "-",
-        action.status,
-        actor.label,
-        reason,
-    )
-    ActionTransition.objects.create(
-        workspace_id=action.workspace_id,
-        action=action,
-        from_status=from_status,
-        to_status=action.status,
-        actor=actor.user,
-        actor_api_key=actor.api_key,
-        actor_label=actor.label,
-        reason=reason,
-    )
-    if action.status in FINAL_STATUSES and action.enrollment_id:
-        # Every final transition passes here, so a cadence moves on (next step,
-        # completion, or a stop) in the very transaction that finalised its
-        # step's action: a worker dying after the commit cannot lose the advance.
-        from outreach.cadences import enrollment_advance
-
-        enrollment_advance(action=action)
-
-
 def _dispatch_after_commit(action: Action) -> None:
     """Run a due-now action right away instead of at the next beat tick."""
-    from outreach.tasks import dispatch_action
-
     action_id = action.pk
     transaction.on_commit(lambda: dispatch_action.delay(action_id))
 
@@ -267,7 +220,7 @@ def action_create(
             step=step,
             enrollment=enrollment,
         )
-        _record(action, from_status="", actor=actor, reason="created")
+        transition_record(action, from_status="", actor=actor, reason="created")
         if direct and action.status == ActionStatus.SCHEDULED:
             _dispatch_after_commit(action)
     return action
@@ -282,6 +235,28 @@ def _merge_params(current: dict, changes: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def _check_decision(
+    *, decision: str, params: dict | None, scheduled_time: dt.datetime | None
+) -> None:
+    """The checks a decision's own arguments must pass, before any row is read."""
+    if decision not in Decision.values:
+        raise ValidationFailed(
+            fields={"action": [f"Must be one of: {', '.join(Decision.values)}."]}
+        )
+    if decision == Decision.EDIT and params is None and scheduled_time is None:
+        raise ValidationFailed(
+            "An edit needs params and/or scheduled_time.",
+            fields={"params": ["Give params and/or scheduled_time to edit."]},
+        )
+    if decision != Decision.EDIT and (params is not None or scheduled_time is not None):
+        raise ValidationFailed(
+            "Only an edit takes params or scheduled_time.",
+            fields={"action": ["Use 'edit' to change params or scheduled_time."]},
+        )
+    if scheduled_time is not None and timezone.is_naive(scheduled_time):
+        raise ValidationFailed(fields={"scheduled_time": ["Must include a timezone offset."]})
 
 
 def action_decide(
@@ -299,22 +274,7 @@ def action_decide(
     `expected_updated_at` is the version the reviewer saw: if the action changed
     since (an edit by someone else), the decision is refused with a 409, so a
     reviewer only ever approves exactly what was previewed."""
-    if decision not in Decision.values:
-        raise ValidationFailed(
-            fields={"action": [f"Must be one of: {', '.join(Decision.values)}."]}
-        )
-    if decision == Decision.EDIT and params is None and scheduled_time is None:
-        raise ValidationFailed(
-            "An edit needs params and/or scheduled_time.",
-            fields={"params": ["Give params and/or scheduled_time to edit."]},
-        )
-    if decision != Decision.EDIT and (params is not None or scheduled_time is not None):
-        raise ValidationFailed(
-            "Only an edit takes params or scheduled_time.",
-            fields={"action": ["Use 'edit' to change params or scheduled_time."]},
-        )
-    if scheduled_time is not None and timezone.is_naive(scheduled_time):
-        raise ValidationFailed(fields={"scheduled_time": ["Must include a timezone offset."]})
+    _check_decision(decision=decision, params=params, scheduled_time=scheduled_time)
 
     with transaction.atomic():
         locked = _lock(action)
@@ -354,26 +314,47 @@ def action_decide(
                 locked.scheduled_time = timezone.now()
                 _dispatch_after_commit(locked)
         locked.save()
-        ApprovalDecision.objects.create(
-            workspace_id=locked.workspace_id,
-            action=locked,
+        _record_decision(
+            locked,
+            actor=actor,
             decision=decision,
-            reviewer=actor.user,
-            reviewer_api_key=actor.api_key,
-            reviewer_label=actor.label,
             comment=comment,
             params_before=before_params,
-            params_after=locked.params,
             scheduled_time_before=before_time,
-            scheduled_time_after=locked.scheduled_time,
-        )
-        _record(
-            locked,
-            from_status=ActionStatus.PENDING_APPROVAL,
-            actor=actor,
-            reason=f"{decision}: {comment}" if comment else decision,
         )
     return locked
+
+
+def _record_decision(
+    locked: Action,
+    *,
+    actor: Actor,
+    decision: str,
+    comment: str,
+    params_before: dict,
+    scheduled_time_before: dt.datetime | None,
+) -> None:
+    """Store a reviewer's decision on a (locked, just saved) action that was
+    pending approval, with the before/after params, and audit the transition."""
+    ApprovalDecision.objects.create(
+        workspace_id=locked.workspace_id,
+        action=locked,
+        decision=decision,
+        reviewer=actor.user,
+        reviewer_api_key=actor.api_key,
+        reviewer_label=actor.label,
+        comment=comment,
+        params_before=params_before,
+        params_after=locked.params,
+        scheduled_time_before=scheduled_time_before,
+        scheduled_time_after=locked.scheduled_time,
+    )
+    transition_record(
+        locked,
+        from_status=ActionStatus.PENDING_APPROVAL,
+        actor=actor,
+        reason=f"{decision}: {comment}" if comment else decision,
+    )
 
 
 @dataclass
@@ -395,11 +376,122 @@ def action_bulk_decide(
     scheduled_time: dt.datetime | None = None,
 ) -> list[BulkOutcome]:
     """Decide each id on its own: one bad id does not block the others.
-    `actions` is the caller's visible queryset, so foreign ids are not found."""
+    `actions` is the caller's visible queryset, so foreign ids are not found.
+
+    The decision's own arguments are checked once, up front: an `edit` with no
+    changes (the seed's bulk body has no params) or an approve with params is
+    one 400, not the same error repeated for every id. Per-id changes are
+    action_bulk_edit's."""
     if len(action_ids) > BULK_LIMIT:
         raise ValidationFailed(fields={"action_ids": [f"At most {BULK_LIMIT} ids at once."]})
+    if decision == Decision.EDIT and params is None and scheduled_time is None:
+        raise ValidationFailed(
+            "A bulk edit needs changes.",
+            fields={
+                "items": [
+                    "Give items, one per action with its action_id and its own params "
+                    "and/or scheduled_time, or params/scheduled_time shared by every id "
+                    "in action_ids."
+                ]
+            },
+        )
+    _check_decision(decision=decision, params=params, scheduled_time=scheduled_time)
     wanted = list(dict.fromkeys(action_ids))  # de-duplicated, order kept
     found = {a.public_id: a for a in actions.filter(public_id__in=wanted)}
+    return _decide_each(
+        wanted,
+        found,
+        lambda action: action_decide(
+            action=action,
+            actor=actor,
+            decision=decision,
+            comment=comment,
+            params=params,
+            scheduled_time=scheduled_time,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class BulkEdit:
+    """One action's changes in a bulk edit."""
+
+    action_id: str
+    params: dict | None = None
+    scheduled_time: dt.datetime | None = None
+
+
+def action_bulk_edit(
+    *,
+    actions: QuerySet[Action],
+    items: list[BulkEdit],
+    actor: Actor,
+    comment: str = "",
+) -> list[BulkOutcome]:
+    """Edit-and-approve several actions, each with its own changes.
+
+    Bad input anywhere is one ValidationFailed naming every bad field as
+    `items[i].…` (an item with no changes, params its action's type refuses,
+    an id listed twice), and nothing is written: an integrator fixes the body
+    and resends it whole. Past that, each id is decided on its own as in
+    action_bulk_decide: an unknown id or one no longer pending approval is that
+    id's error and does not block the others."""
+    if not items:
+        raise ValidationFailed(fields={"items": ["Give at least one item."]})
+    if len(items) > BULK_LIMIT:
+        raise ValidationFailed(fields={"items": [f"At most {BULK_LIMIT} items at once."]})
+    found = {
+        a.public_id: a
+        for a in actions.select_related("workspace").filter(
+            public_id__in=[item.action_id for item in items]
+        )
+    }
+    errors: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        at = f"items[{index}]"
+        if item.action_id in seen:
+            errors[f"{at}.action_id"] = ["Listed more than once; give each action one item."]
+        seen.add(item.action_id)
+        if item.params is None and item.scheduled_time is None:
+            errors[f"{at}.params"] = ["Give params and/or scheduled_time to edit."]
+        elif item.params is not None and not isinstance(item.params, dict):
+            errors[f"{at}.params"] = ["Must be an object."]
+        elif item.params is not None and item.action_id in found:
+            # Checked against the action's type and its current params, as
+            # action_decide will under the lock; an unknown id has no type to
+            # check against and is reported as not found below.
+            action = found[item.action_id]
+            _, field_errors = check_action_fields(
+                workspace=action.workspace,
+                type=action.type,
+                params=_merge_params(action.params, item.params),
+                check_identity=False,
+            )
+            for path, messages in field_errors.items():
+                errors[f"{at}.{path}"] = messages
+        if item.scheduled_time is not None and timezone.is_naive(item.scheduled_time):
+            errors[f"{at}.scheduled_time"] = ["Must include a timezone offset."]
+    if errors:
+        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
+    changes = {item.action_id: item for item in items}
+    return _decide_each(
+        list(changes),
+        found,
+        lambda action: action_decide(
+            action=action,
+            actor=actor,
+            decision=Decision.EDIT,
+            comment=comment,
+            params=changes[action.public_id].params,
+            scheduled_time=changes[action.public_id].scheduled_time,
+        ),
+    )
+
+
+def _decide_each(
+    wanted: list[str], found: dict[str, Action], decide: Callable[[Action], Action]
+) -> list[BulkOutcome]:
     outcomes: list[BulkOutcome] = []
     for action_id in wanted:
         action = found.get(action_id)
@@ -411,14 +503,7 @@ def action_bulk_decide(
             )
             continue
         try:
-            decided = action_decide(
-                action=action,
-                actor=actor,
-                decision=decision,
-                comment=comment,
-                params=params,
-                scheduled_time=scheduled_time,
-            )
+            decided = decide(action)
         except DomainError as exc:
             outcomes.append(BulkOutcome(action_id, False, error=exc))
         else:
@@ -437,31 +522,75 @@ def action_cancel(*, action: Action, actor: Actor, reason: str = "") -> Action:
         before = locked.status
         locked.status = ActionStatus.CANCELLED
         locked.save(update_fields=["status", "updated_at"])
-        _record(locked, from_status=before, actor=actor, reason=reason or "cancelled")
+        transition_record(locked, from_status=before, actor=actor, reason=reason or "cancelled")
     return locked
 
 
-def action_execute_now(*, action: Action, actor: Actor) -> Action:
-    """Make a scheduled action due now. An action awaiting approval is refused:
-    executing must never bypass a required review."""
+EXECUTE_APPROVAL_COMMENT = "approved by execute"
+
+
+@dataclass(frozen=True)
+class ExecuteOutcome:
+    action: Action
+    approved: bool  # this call approved the action (it was pending approval)
+
+
+def action_execute_now(
+    *, action: Action, actor: Actor, approve_pending: bool = False, comment: str = ""
+) -> ExecuteOutcome:
+    """Make an action due now and dispatch it at once.
+
+    A scheduled action simply becomes due now. An action awaiting approval is
+    refused (409 approval_required) unless `approve_pending`: the caller is a
+    reviewer (an API key with actions:approve), and executing it is then an
+    approval and a send, recorded as an `approve` ApprovalDecision (with
+    `comment`, or "approved by execute") followed by the execute. Both happen
+    under one row lock in one transaction, so a reviewer deciding at the same
+    moment either wins (and this call finds the action decided) or loses with
+    a 409: executing never bypasses a review nor races one."""
     with transaction.atomic():
         locked = _lock(action)
+        approved = False
         if locked.status == ActionStatus.PENDING_APPROVAL:
-            raise InvalidTransition(
-                f"Action {locked.public_id} is awaiting approval; approve it first.",
-                code="approval_required",
+            if not approve_pending:
+                raise InvalidTransition(
+                    f"Action {locked.public_id} is awaiting approval; approve it first, or "
+                    "execute it with a key that has the actions:approve scope, which "
+                    "approves and executes it in one step.",
+                    code="approval_required",
+                )
+            before_params, before_time = locked.params, locked.scheduled_time
+            locked.status = ActionStatus.SCHEDULED
+            locked.scheduled_time = timezone.now()
+            locked.direct = True
+            locked.save(update_fields=["status", "scheduled_time", "direct", "updated_at"])
+            _record_decision(
+                locked,
+                actor=actor,
+                decision=Decision.APPROVE,
+                comment=comment or EXECUTE_APPROVAL_COMMENT,
+                params_before=before_params,
+                scheduled_time_before=before_time,
             )
-        if locked.status != ActionStatus.SCHEDULED:
+            approved = True
+        elif locked.status == ActionStatus.SCHEDULED:
+            locked.scheduled_time = timezone.now()
+            locked.direct = True
+            locked.save(update_fields=["scheduled_time", "direct", "updated_at"])
+        else:
             raise InvalidTransition(
-                f"Action {locked.public_id} is {locked.status}; only scheduled actions can be "
-                "executed."
+                f"Action {locked.public_id} is {locked.status}; only scheduled actions (or, "
+                "for a reviewer, actions pending approval) can be executed."
             )
-        locked.scheduled_time = timezone.now()
-        locked.direct = True
-        locked.save(update_fields=["scheduled_time", "direct", "updated_at"])
-        _record(locked, from_status=ActionStatus.SCHEDULED, actor=actor, reason="execute: due now")
+        reason = "execute: due now"
+        transition_record(
+            locked,
+            from_status=ActionStatus.SCHEDULED,
+            actor=actor,
+            reason=f"{reason}: {comment}" if comment and not approved else reason,
+        )
         _dispatch_after_commit(locked)
-    return locked
+    return ExecuteOutcome(locked, approved)
 
 
 def action_complete_task(*, action: Action, actor: Actor, note: str = "") -> Action:
@@ -481,7 +610,7 @@ def action_complete_task(*, action: Action, actor: Actor, note: str = "") -> Act
         locked.status = ActionStatus.COMPLETED
         locked.executed_at = timezone.now()
         locked.save(update_fields=["status", "executed_at", "updated_at"])
-        _record(
+        transition_record(
             locked,
             from_status=ActionStatus.SCHEDULED,
             actor=actor,
@@ -503,9 +632,19 @@ def action_retry(*, action: Action, actor: Actor) -> Action:
         locked.scheduled_time = timezone.now()
         locked.retry_count = 0
         locked.error_message = ""
+        locked.failure_code = ""
         locked.save(
-            update_fields=["status", "scheduled_time", "retry_count", "error_message", "updated_at"]
+            update_fields=[
+                "status",
+                "scheduled_time",
+                "retry_count",
+                "error_message",
+                "failure_code",
+                "updated_at",
+            ]
         )
-        _record(locked, from_status=ActionStatus.FAILED, actor=actor, reason="retry requested")
+        transition_record(
+            locked, from_status=ActionStatus.FAILED, actor=actor, reason="retry requested"
+        )
         _dispatch_after_commit(locked)
     return locked

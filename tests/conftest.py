@@ -156,3 +156,26 @@ def make_contact(workspace):
         )
 
     return make
+
+
+# --- config -----------------------------------------------------------------
+@pytest.fixture
+def anymail_esp(settings):
+    """`anymail_esp("postmark")` configures ANYMAIL_ESP and rebuilds the URLconf,
+    which mounts only that ESP's webhooks when it is imported; the original ESP
+    and URLconf come back afterwards."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    import config.urls
+
+    original = settings.ANYMAIL_ESP
+
+    def configure(esp: str | None) -> None:
+        settings.ANYMAIL_ESP = esp
+        importlib.reload(config.urls)
+        clear_url_caches()
+
+    yield configure
+    configure(original)

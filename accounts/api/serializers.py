@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import ApiKey, Role, Scope
 from config.pagination import LimitSkipPaginationSerializer
+from config.schema import Envelope
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -58,7 +59,7 @@ class ApiKeyCreatedEnvelope(serializers.Serializer):
     api_key = ApiKeyCreatedSerializer()
 
 
-class ApiKeyListEnvelope(serializers.Serializer):
+class ApiKeyListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     api_keys = ApiKeySerializer(many=True)
     pagination = LimitSkipPaginationSerializer()

@@ -4,9 +4,11 @@ was sent and the answer (or the error) out.
 The request is real (automations.outbound's safe client: private, loopback and
 link-local destinations are refused unless OUTBOUND_HTTP_ALLOWLIST lists them),
 built from the *saved* definition by `run_api_call(..., with_request=True)`, so
-what is shown is what a hook step would send: Authorization is shown as
-"[redacted]", and the stored password and token never appear (redacted from the
-URL, headers, body, response excerpt, mapped values and error messages).
+what is shown is what a hook step would send: Authorization and every header of
+`api_headers` (whose values are secrets) are shown as "[redacted]", and the stored
+password, token and written header values never appear (redacted from the URL,
+headers, body, response excerpt, mapped values and error messages; header values
+as automations.api_call says).
 """
 
 from __future__ import annotations

@@ -33,24 +33,39 @@ holding an error is shown.
 
 Saving: `action_definition_create` / `action_definition_update`, run once as a
 rolled-back dry run during validation (their errors — JSON that does not parse,
-a schema that is not a JSON Schema, what a type cannot run without — show on
-the fields) and once for real. The admin adds checks of what only fails at run
-time: a relative endpoint without a base URL, Basic without a username, Bearer
-without a token, templates that do not compile. A new definition's schedule
-timezone defaults to the user's timezone in the workspace (the workspace's,
-unless the member set their own), as on the API.
+a schema that is not a JSON Schema, what a type cannot run without, templates
+that do not compile, lengths — show on the fields) and once for real. Those are
+the only checks: the form accepts exactly what `/api/Actions` accepts (the same
+service; choices bind case-insensitively and the body template keeps its
+whitespace, as on the API). What a run would still fail on
+(`services.definition_run_warnings`: a relative endpoint without a base URL,
+Basic without a username, Bearer without a token, which the seed's own ApiCall
+example has) is a warning after the save, never a refusal. A new definition's
+schedule timezone defaults to the user's timezone in the workspace (the
+workspace's, unless the member set their own), as on the API.
+
+Preview (automations/admin/preview.py): a definition's page shows what its saved
+body (and an ApiCall's request line) renders to for a sample contact, and its
+"Preview" button posts the form as it stands to `<id>/preview/` (`add/preview/`)
+in a new tab: the unsaved templates rendered the same way, with the unknown
+variables a save would refuse. Nothing is sent or written.
 
 Secrets (`override_api_password`, `override_api_token`): write-only password
 inputs that never render a value; blank keeps the stored value, "clear" removes
 it. They are not model fields of the form (no initial value is ever read into
 it), a view-only page shows "stored"/"not set", the list never shows them, and
 the history lists changed field names only.
+
+API headers are secrets too (encrypted at rest, services.HEADER_MASK): the input
+shows each header's name with its value masked and is not a model field of the
+form either, so the stored values are never rendered; a header left masked keeps
+its stored value, a value typed over the mask replaces it, a header removed from
+the object is dropped. A view-only page shows the same masked object.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import copy
 from typing import Any
 
 from django import forms
@@ -62,8 +77,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from automations import services, templating
-from automations.admin import api_test
+from automations import services
+from automations.admin import api_test, preview
 from automations.admin.common import (
     ServiceAdmin,
     ServiceModelForm,
@@ -85,8 +100,9 @@ EDITABLE = [name for name in services.DEFINITION_FIELDS if name not in SECRET_FI
 # The service's (seed) names -> form fields.
 FIELD_NAMES = {seed: field for field, seed in services.DEFINITION_FIELDS.items()}
 REPLY_TYPES = (T.REPLY, T.REPLY_SEND, T.SEND)
+# What the Preview button renders from even when the form refuses it.
+PREVIEWED_TEXT_FIELDS = ("api_endpoint", "api_body_template", "override_api_base_url")
 ALL_TYPES = None
-_ABSOLUTE = re.compile(r"^https?://", re.I)
 
 # (title, rows, types it fits (None: all), description)
 GROUPS: list[tuple[str, list[Any], tuple[str, ...] | None, str]] = [
@@ -132,9 +148,10 @@ GROUPS: list[tuple[str, list[Any], tuple[str, ...] | None, str]] = [
     ),
 ]
 # On a view-only page the secrets' rows show whether something is stored, nothing more.
-VIEW_ONLY_ROWS = {
+VIEW_ONLY_ROWS: dict[Any, str] = {
     ("override_api_password", "clear_override_api_password"): "stored_password",
     ("override_api_token", "clear_override_api_token"): "stored_token",
+    "api_headers": "masked_api_headers",
 }
 
 
@@ -149,41 +166,34 @@ def _json_input(rows: int) -> forms.Textarea:
     )
 
 
-def _template_problem(template: str, mode: str = "text") -> str | None:
-    try:
-        templating.validate(template, mode=mode)
-    except templating.TemplateError as exc:
-        return f"The template does not compile: {exc}"
-    return None
+class CanonicalChoiceField(forms.TypedChoiceField):
+    """A choice matched case-insensitively and kept in its canonical spelling, as
+    the API's LooseChoiceField binds it: a value one accepts, the other does too."""
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        if not isinstance(value, str) or not value.strip():
+            return value
+        canonical = {str(key).lower(): str(key) for key, _ in self.choices if key != ""}
+        return canonical.get(value.strip().lower(), value)
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    return []
-
-
-def _json_template_problem(text: str) -> str | None:
-    """A body or headers template: a JSON template has each string rendered alone."""
-    try:
-        structure = json.loads(text)
-    except ValueError:
-        return _template_problem(text)
-    return next(filter(None, (_template_problem(s) for s in _strings(structure))), None)
+def _choices(values: list[str], blank: str = "---------") -> list[tuple[str, str]]:
+    return [("", blank), *((value, value) for value in values)]
 
 
 # --- The form ------------------------------------------------------------------------------
 class ActionDefinitionForm(ServiceModelForm):
     service_names = FIELD_NAMES
 
-    api_method = forms.ChoiceField(
+    action_type = CanonicalChoiceField(label="Type", choices=_choices(T.values))
+    api_method = CanonicalChoiceField(
         label="API method",
         required=False,
-        choices=[("", "GET (default)"), *((m, m) for m in services.API_METHODS)],
+        choices=_choices(list(services.API_METHODS), "GET (default)"),
+    )
+    override_api_authentication_type = CanonicalChoiceField(
+        label="Authentication", required=False, choices=_choices(ApiAuthenticationType.values)
     )
     override_api_password = forms.CharField(
         label="Password",
@@ -201,6 +211,16 @@ class ActionDefinitionForm(ServiceModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     clear_override_api_token = forms.BooleanField(label="Clear the stored token", required=False)
+    # Not a model field of the form (Meta.exclude): its initial value is the masked
+    # object, never the stored one.
+    api_headers = forms.CharField(
+        label="API headers",
+        required=False,
+        widget=_json_input(3),
+        help_text='JSON object, e.g. {"X-Api-Key": "…", "X-Ticket": "{{ ticket.id }}"}. '
+        f"Values are secrets: stored encrypted and shown as {services.HEADER_MASK}; leave "
+        f"{services.HEADER_MASK} to keep a header's stored value.",
+    )
 
     # Set per request by ActionDefinitionAdmin.get_form (whose timezone is the default).
     user: Any = None
@@ -208,11 +228,11 @@ class ActionDefinitionForm(ServiceModelForm):
     class Meta:
         model = ActionDefinition
         fields = ["workspace", *EDITABLE]
-        exclude = list(SECRET_FIELDS)  # never read into the form: see the module docstring
+        # Never read into the form: see the module docstring.
+        exclude = [*SECRET_FIELDS, "api_headers"]
         labels = {
             "action_type": "Type",
             "api_endpoint": "API endpoint",
-            "api_headers": "API headers",
             "api_body_template": "Body template",
             "override_api_base_url": "Base URL",
             "override_api_username": "Username",
@@ -225,7 +245,6 @@ class ActionDefinitionForm(ServiceModelForm):
         help_texts = {
             "api_endpoint": "An absolute http(s) URL, or a path joined to the base URL. "
             "Placeholders are URL-encoded: <code>/customers/{{ endUser.customerNumber }}</code>.",
-            "api_headers": 'JSON object, e.g. {"X-Ticket": "{{ ticket.id }}"}.',
             "field_mapping": 'JSON object {"bodyField": "context.path"}, e.g. '
             '{"customer.email": "endUser.email"} (query parameters for GET).',
             "response_field_mapping": 'JSON object {"context.path": "response.path"}, e.g. '
@@ -245,7 +264,6 @@ class ActionDefinitionForm(ServiceModelForm):
         widgets = {
             "description": forms.TextInput(attrs={"size": 80}),
             "api_endpoint": forms.TextInput(attrs={"size": 80}),
-            "api_headers": _json_input(3),
             "api_body_template": _json_input(8),
             "field_mapping": _json_input(3),
             "response_field_mapping": _json_input(3),
@@ -258,6 +276,8 @@ class ActionDefinitionForm(ServiceModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.instance.pk and "api_headers" not in self.initial:
+            self.initial["api_headers"] = services.masked_headers(self.instance.api_headers)
         for secret, what in SECRET_WHAT.items():
             self.initial.pop(secret, None)
             if secret not in self.fields:
@@ -265,6 +285,8 @@ class ActionDefinitionForm(ServiceModelForm):
             stored = bool(self.instance.pk and getattr(self.instance, secret))
             state = f"A {what} is stored." if stored else f"No {what} is stored."
             self.fields[secret].help_text = f"{state} Leave blank to keep the stored value."
+        if "api_body_template" in self.fields:
+            self.fields["api_body_template"].strip = False  # as the API keeps it
         method = self.fields.get("api_method")
         current = self.instance.api_method if self.instance.pk else ""
         if method is not None and current and current not in services.API_METHODS:
@@ -308,49 +330,7 @@ class ActionDefinitionForm(ServiceModelForm):
         for secret, what in SECRET_WHAT.items():
             if data.get(secret) and data.get(f"clear_{secret}"):
                 self.add_error(secret, f"Enter a new {what} or clear the stored one, not both.")
-        data = super().clean()
-        self._check_runnable(data)
-        return data
-
-    def _secret_after_save(self, secret: str) -> bool:
-        data = self.cleaned_data
-        if data.get(f"clear_{secret}"):
-            return False
-        return bool(data.get(secret)) or bool(self.instance.pk and getattr(self.instance, secret))
-
-    def _check_runnable(self, data: dict[str, Any]) -> None:
-        """What the services accept but a run would fail on."""
-
-        def problem(field: str, message: str | None) -> None:
-            if message and field in self.fields and field not in self.errors:
-                self.add_error(field, message)
-
-        kind = data.get("action_type")
-        body = data.get("api_body_template") or ""
-        if kind in REPLY_TYPES and body:
-            problem("api_body_template", _template_problem(body))
-        if kind != T.API_CALL:
-            return
-        endpoint = (data.get("api_endpoint") or "").strip()
-        if endpoint and not _ABSOLUTE.match(endpoint) and not data.get("override_api_base_url"):
-            problem(
-                "api_endpoint",
-                "A relative endpoint needs a base URL (Outbound authentication overrides): "
-                "there is no default one.",
-            )
-        if endpoint:
-            problem("api_endpoint", _template_problem(endpoint, mode="url"))
-        if body:
-            problem("api_body_template", _json_template_problem(body))
-        if data.get("api_headers"):
-            problem("api_headers", _json_template_problem(data["api_headers"]))
-        auth = data.get("override_api_authentication_type") or ""
-        if auth == ApiAuthenticationType.BASIC and not data.get("override_api_username"):
-            problem("override_api_username", "Basic authentication needs a username.")
-        if auth == ApiAuthenticationType.BEARER and not self._secret_after_save(
-            "override_api_token"
-        ):
-            problem("override_api_token", "Bearer authentication needs a token.")
+        return super().clean()  # the services' checks: the same as the API's
 
 
 # --- Custom fields -----------------------------------------------------------------------------
@@ -421,6 +401,10 @@ class ActionDefinitionAdmin(ServiceAdmin):
     def stored_token(self, obj: ActionDefinition) -> str:
         return "stored (hidden)" if obj.override_api_token else "not set"
 
+    @admin.display(description="API headers")
+    def masked_api_headers(self, obj: ActionDefinition) -> str:
+        return services.masked_headers(obj.api_headers) or "not set"
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
@@ -443,6 +427,15 @@ class ActionDefinitionAdmin(ServiceAdmin):
         obj: ActionDefinition | None = None,
     ) -> HttpResponse:
         context["action_type_value"] = obj.action_type if obj is not None else ""
+        if obj is not None:
+            context["template_preview"] = preview.preview_definition(obj)
+        if add or (obj is not None and self.has_change_permission(request, obj)):
+            info = self.opts.app_label, self.opts.model_name
+            context["preview_url"] = (
+                reverse("admin:{}_{}_preview_add".format(*info))
+                if obj is None
+                else reverse("admin:{}_{}_preview".format(*info), args=[obj.pk])
+            )
         if (
             obj is not None
             and obj.action_type == T.API_CALL
@@ -456,6 +449,14 @@ class ActionDefinitionAdmin(ServiceAdmin):
     # -- writes, through the services -------------------------------------------------------------
     def save_model(self, request: HttpRequest, obj: ActionDefinition, form, change: bool) -> None:
         save_service_form(form, obj)
+        # Accepted, as on the API; what a run would still fail on is said, not refused.
+        for name, found in services.definition_run_warnings(obj).items():
+            field = form.fields.get(FIELD_NAMES.get(name, ""))
+            label = field.label if field is not None and field.label else name
+            text = " ".join(found)
+            self.message_user(
+                request, f"Saved, but not runnable yet: {label}: {text}", messages.WARNING
+            )
 
     def delete_model(self, request: HttpRequest, obj: ActionDefinition) -> None:
         services.action_definition_delete(definition=obj)
@@ -468,6 +469,16 @@ class ActionDefinitionAdmin(ServiceAdmin):
                 "<path:object_id>/test/",
                 self.admin_site.admin_view(self.test_view),
                 name="{}_{}_test".format(*info),
+            ),
+            path(
+                "add/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview_add".format(*info),
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview".format(*info),
             ),
             *super().get_urls(),
         ]
@@ -507,3 +518,47 @@ class ActionDefinitionAdmin(ServiceAdmin):
         return TemplateResponse(
             request, "admin/automations/actiondefinition/test_api_call.html", context
         )
+
+    # -- the Preview button ---------------------------------------------------------------
+    def preview_view(self, request: HttpRequest, object_id: str | None = None) -> HttpResponse:
+        """POST (the change or add form, CSRF-checked by admin_view): its templates,
+        unsaved, rendered for a sample contact (automations/admin/preview.py). Nothing
+        is written: the form's own validation is a rolled-back dry run. Needs the
+        change (add) permission."""
+        definition = None
+        if object_id is not None:
+            definition = self.get_object(request, unquote(object_id))
+            if definition is None:
+                raise Http404
+            if not self.has_change_permission(request, definition):
+                raise PermissionDenied
+            change_url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[definition.pk]
+            )
+        else:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_add")
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        form_class = self.get_form(request, definition, change=definition is not None)
+        instance = copy.copy(definition) if definition is not None else ActionDefinition()
+        form = form_class(request.POST, request.FILES, instance=instance)
+        form.is_valid()  # builds the instance from the fields that are valid
+        posted = form.instance
+        # A template the save would refuse is previewed all the same, as typed.
+        for field in PREVIEWED_TEXT_FIELDS:
+            if field in form.errors and field in form.fields:
+                setattr(posted, field, form[field].value() or "")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview {posted.name or 'a new definition'}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": posted,
+            "change_url": change_url,
+            "preview": preview.preview_definition(posted) if posted.workspace_id else None,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/automations/actiondefinition/preview.html", context)

@@ -2,7 +2,8 @@
 
 Keywords and patterns are JSON lists in the database and one entry per line
 here (blank lines dropped, each line stripped); the service checks each entry
-(length, a pattern must compile) and its error names the entry.
+(length, a pattern must compile on RE2: `services.check_pattern`, the same
+check as /api/Topics) and its error names the entry.
 Writes: `topic_create` / `topic_update` / `topic_delete`, `channel_create` /
 `channel_update` / `channel_delete`; a duplicate name is an error on the name.
 """
@@ -43,7 +44,9 @@ class TopicForm(ServiceModelForm):
         "and body.",
     )
     patterns = LinesField(
-        rows=3, help_text="Python regular expressions, one per line. Any match detects the topic."
+        rows=3,
+        help_text="Regular expressions in RE2 syntax, one per line, matched case-insensitively "
+        "(no lookahead, lookbehind or backreferences). Any match detects the topic.",
     )
 
     class Meta:
@@ -53,7 +56,11 @@ class TopicForm(ServiceModelForm):
     def describe_item(self, key: str, message: str) -> str:
         # "keywords[2]" -> the entry itself, since line numbers shift with blank lines.
         name, _, index = key.partition("[")
-        entries = self.cleaned_data.get(name) or []
+        entries = self.cleaned_data.get(name)
+        if entries is None and isinstance(self.fields.get(name), LinesField):
+            # The field's first error took it out of cleaned_data; read the lines again.
+            entries = self.fields[name].to_python(self.data.get(self.add_prefix(name)))
+        entries = entries or []
         position = int(index.rstrip("]")) if index.rstrip("]").isdigit() else -1
         entry = entries[position] if 0 <= position < len(entries) else key
         return f"“{entry}”: {message}"

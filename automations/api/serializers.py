@@ -1,7 +1,8 @@
 """DTOs of the AnswerPal automation settings facade (seed 004), camelCase as the
 seed names them. JSON-valued settings (`apiHeaders`, `fieldMapping`, …) stay
 strings, as in the seed, and are validated by parsing them. Secrets are
-write-only: reads show `hasOverrideApiPassword`/`hasOverrideApiToken` instead."""
+write-only: reads show `hasOverrideApiPassword`/`hasOverrideApiToken` instead,
+and `apiHeaders` with every value masked."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from automations.models import (
     ChannelKind,
     HookName,
 )
+from config.schema import Envelope
 
 MAX_ID = 2**63 - 1
-TEXT_MAX = 100_000
+TEXT_MAX = services.TEXT_MAX  # the services check it again, for the admin too
 
 
 class LooseChoiceField(serializers.ChoiceField):
@@ -62,6 +64,13 @@ class BlankAsNullField(serializers.CharField):
         return value or None
 
 
+class MaskedHeadersField(BlankAsNullField):
+    """apiHeaders as read: the header names, each value masked (services.HEADER_MASK)."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return services.masked_headers(value) or None
+
+
 def optional_text(max_length: int | None = TEXT_MAX, **kwargs: Any) -> serializers.CharField:
     return serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=max_length, **kwargs
@@ -79,7 +88,7 @@ class PageParams(serializers.Serializer):
     sortOrder = LooseChoiceField(choices=["asc", "desc"], default="asc")
 
 
-class PageSerializer(serializers.Serializer):
+class PageSerializer(Envelope):
     pageNumber = serializers.IntegerField(source="page_number")
     pageSize = serializers.IntegerField(source="page_size")
     totalCount = serializers.IntegerField(source="total_count")
@@ -123,7 +132,11 @@ class ActionAvailableSerializer(serializers.Serializer):
 class ActionReadSerializer(ActionAvailableSerializer):
     apiEndpoint = BlankAsNullField(source="api_endpoint", allow_null=True)
     apiMethod = BlankAsNullField(source="api_method", allow_null=True)
-    apiHeaders = BlankAsNullField(source="api_headers", allow_null=True)
+    apiHeaders = MaskedHeadersField(
+        source="api_headers",
+        allow_null=True,
+        help_text='The header names, every value masked as "********" (values are secrets).',
+    )
     apiBodyTemplate = BlankAsNullField(source="api_body_template", allow_null=True)
     fieldMapping = BlankAsNullField(source="field_mapping", allow_null=True)
     responseFieldMapping = BlankAsNullField(source="response_field_mapping", allow_null=True)
@@ -185,7 +198,12 @@ class ActionCreateSerializer(serializers.Serializer):
         allow_null=True,
         allow_blank=True,
     )
-    apiHeaders = optional_text(source="api_headers", validators=[services.check_json_object])
+    apiHeaders = optional_text(
+        source="api_headers",
+        validators=[services.check_json_object],
+        help_text="A JSON object of header name to value; values are stored encrypted and read "
+        'back masked. On update, a value of "********" keeps that header\'s stored value.',
+    )
     apiBodyTemplate = optional_text(source="api_body_template", trim_whitespace=False)
     fieldMapping = optional_text(source="field_mapping", validators=[services.check_json_object])
     responseFieldMapping = optional_text(
@@ -196,10 +214,10 @@ class ActionCreateSerializer(serializers.Serializer):
     )
     overrideApiUsername = optional_text(255, source="override_api_username")
     overrideApiPassword = optional_text(
-        4096, source="override_api_password", trim_whitespace=False, write_only=True
+        services.SECRET_MAX, source="override_api_password", trim_whitespace=False, write_only=True
     )
     overrideApiToken = optional_text(
-        4096, source="override_api_token", trim_whitespace=False, write_only=True
+        services.SECRET_MAX, source="override_api_token", trim_whitespace=False, write_only=True
     )
     overrideApiAuthenticationType = LooseChoiceField(
         source="override_api_authentication_type",
@@ -293,7 +311,8 @@ class TopicPageSerializer(PageSerializer):
 @extend_schema_serializer(component_name="TopicCreateDTO")
 class TopicCreateSerializer(serializers.Serializer):
     """Keywords match case-insensitively as whole words; patterns are regular
-    expressions (Python syntax), each of which must compile."""
+    expressions in RE2 syntax (linear time: no lookaround, no backreferences),
+    matched case-insensitively; each must compile, else a 400 names `patterns[i]`."""
 
     name = serializers.CharField(max_length=100)
     description = optional_text(255)

@@ -9,6 +9,13 @@
   arguments are validated against its `functionParametersSchema` (400 naming
   each bad path); an ApiCall honours `toolCallTimeoutSeconds`. The context has
   `endUser`, `ticket` and `arguments`.
+
+Who may run what: the endpoint takes `tickets:read` or `settings:manage`, which
+is enough for a type that changes nothing (DetectTopics, Wait). Every other type
+sends or changes something and also needs `actions:write` (403 `missing_scope`,
+checked before anything is stored). Outreach the run creates (Reply, ReplySend,
+Send, Forward) waits for approval unless the key has `actions:approve`, exactly as
+a reviewer would have to approve it in the queue (automations.step_executors).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import re
 
 import jsonschema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +37,7 @@ from accounts.tenancy import WorkspaceScopedMixin
 from automations.context import end_user_context, ticket_context
 from automations.engine import run_definition_now
 from automations.models import ActionDefinition
+from automations.step_executors import changes_something
 from config.exceptions import NotFound, ValidationFailed
 from contacts.models import Contact, Conversation
 
@@ -47,10 +56,31 @@ def _schema(definition: ActionDefinition) -> dict:
     return json.loads(definition.function_parameters_schema)
 
 
+class ToolFunctionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    parameters = serializers.DictField(help_text="The definition's functionParametersSchema.")
+
+
+@extend_schema_serializer(component_name="ToolDTO")
+class ToolSerializer(serializers.Serializer):
+    """One tool spec as the view builds it (documentation only)."""
+
+    type = serializers.CharField(help_text='Always "function".')
+    function = ToolFunctionSerializer()
+    actionID = serializers.IntegerField()
+    toolCallTimeoutSeconds = serializers.IntegerField(allow_null=True)
+
+
 class ToolsView(WorkspaceScopedMixin, APIView):
     required_scopes = {"GET": (Scope.TICKETS_READ, Scope.SETTINGS_MANAGE)}
 
-    @extend_schema(responses=ANY, operation_id="answerpal_tools_list", tags=["automations"])
+    # An array of tool specs, not one object.
+    @extend_schema(
+        responses=ToolSerializer(many=True),
+        operation_id="answerpal_tools_list",
+        tags=["automations"],
+    )
     def get(self, request: Request) -> Response:
         tools = (
             ActionDefinition.objects.for_workspace(self.workspace)
@@ -88,6 +118,10 @@ class RunView(WorkspaceScopedMixin, APIView):
         responses=ANY,
         operation_id="answerpal_action_run",
         tags=["automations"],
+        description="Runs the definition now. Needs `tickets:read` or `settings:manage`; a "
+        "type that sends or changes anything (all but DetectTopics and Wait) also needs "
+        "`actions:write`, and the outreach it creates waits for approval unless the key "
+        "has `actions:approve`.",
     )
     def post(self, request: Request, action_id: int) -> Response:
         definition = (
@@ -95,6 +129,14 @@ class RunView(WorkspaceScopedMixin, APIView):
         )
         if definition is None:
             raise NotFound("No such action.")
+        if changes_something(definition.action_type) and not self.api_key.has_scope(
+            Scope.ACTIONS_WRITE
+        ):
+            raise PermissionDenied(
+                f"Running a {definition.action_type} action sends or changes something: "
+                f"this API key lacks the '{Scope.ACTIONS_WRITE}' scope.",
+                code="missing_scope",
+            )
         body = RunSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -142,6 +184,7 @@ class RunView(WorkspaceScopedMixin, APIView):
             context=context,
             contact=contact,
             conversation=conversation,
+            requires_approval=not self.api_key.has_scope(Scope.ACTIONS_APPROVE),
         )
         result = {
             k: v for k, v in step.result.items() if k not in ("context", "outreach_action_pk")

@@ -333,6 +333,7 @@ def _ids(items: Iterable[Any], key: str) -> list[int]:
 class LinkViewSet(AutomationViewSet):
     """Shared by topic and hook links: create, bulk, read, priority update, delete."""
 
+    checks_json_body_type = True  # bulk takes a bare array (config.parsers)
     create_serializer: type[serializers.Serializer]
     read_serializer: type[serializers.Serializer]
     kinds: tuple[str, ...]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.fields import DateOrDateTimeField
+from config.pagination import MAX_PAGE
 from contacts.models import (
     Contact,
     Conversation,
@@ -22,33 +19,8 @@ from contacts.properties import properties_of
 from contacts.selectors import SORT_COLUMNS
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
-class DateOrDateTimeField(serializers.Field):
-    """A date (midnight UTC) or a datetime; a naive datetime is read as UTC."""
-
-    default_error_messages = {"invalid": "Must be an ISO 8601 date or timestamp."}
-
-    def to_internal_value(self, value: Any) -> dt.datetime:
-        text = str(value).strip()
-        try:
-            parsed = parse_datetime(text)
-            if parsed is None:
-                day = parse_date(text)
-                if day is None:
-                    self.fail("invalid")
-                parsed = dt.datetime.combine(day, dt.time.min)
-        except ValueError:
-            self.fail("invalid")
-        if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return value.isoformat()
-
-
 class ContactListParams(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     status = serializers.ChoiceField(choices=EnrichmentStatus.choices, required=False)
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)

@@ -188,7 +188,7 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         )
         return Response(ok(contact=ContactSerializer(contact).data))
 
-    @extend_schema(responses=ANY_OBJECT)
+    @extend_schema(responses={200: ANY_OBJECT})  # 200 with a body, not 204
     def destroy(self, request: Request, contact_id: str) -> Response:
         services.contact_delete(contact=self.get_object(), actor=self.actor)
         return Response(ok(deleted=contact_id))
@@ -263,7 +263,8 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         return Response(ok(threads=EmailThreadSerializer(threads, many=True).data))
 
     # --- notes -------------------------------------------------------------------------
-    @extend_schema(request=NoteWriteSerializer, responses=ANY_OBJECT)
+    @extend_schema(methods=["GET"], responses=ANY_OBJECT)
+    @extend_schema(methods=["POST"], request=NoteWriteSerializer, responses={201: ANY_OBJECT})
     @route(detail=True, methods=["get", "post"])
     def notes(self, request: Request, contact_id: str) -> Response:
         contact = self.get_object()
@@ -277,7 +278,8 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         )
         return Response(ok(note=NoteSerializer(note).data), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=NoteWriteSerializer, responses=ANY_OBJECT)
+    @extend_schema(methods=["PATCH"], request=NoteWriteSerializer, responses=ANY_OBJECT)
+    @extend_schema(methods=["DELETE"], responses={200: ANY_OBJECT})
     @route(detail=True, methods=["patch", "delete"], url_path=r"notes/(?P<note_id>note_[0-9a-z]+)")
     def note_detail(self, request: Request, contact_id: str, note_id: str) -> Response:
         contact = self.get_object()

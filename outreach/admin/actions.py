@@ -113,7 +113,11 @@ class CompleteTaskForm(forms.Form):
 # The shared fieldsets, with the lease in "Execution" (a stuck action's expiry).
 ACTION_ADMIN_FIELDSETS: list = [(None, {"fields": ["preview"]})]
 for _name, _opts in ACTION_FIELDSETS:
-    _fields = [*_opts["fields"], "lease_expires_at"] if _name == "Execution" else _opts["fields"]
+    _fields = list(_opts["fields"])
+    if _name == "Execution":
+        # The failure code next to the error it classifies.
+        _fields.insert(_fields.index("error_message") + 1, "failure_code")
+        _fields.append("lease_expires_at")
     ACTION_ADMIN_FIELDSETS.append((_name, {**_opts, "fields": _fields}))
 
 
@@ -151,7 +155,7 @@ class ActionAdmin(ReadOnlyActionAdmin):
         ("workspace", admin.RelatedOnlyFieldListFilter),
     ]
     fieldsets = ACTION_ADMIN_FIELDSETS
-    readonly_fields = [*ACTION_READONLY, "lease_expires_at"]
+    readonly_fields = [*ACTION_READONLY, "failure_code", "lease_expires_at"]
     inlines = [ActionAttemptInline, ApprovalDecisionInline, ActionTransitionInline]
     date_hierarchy = "created_at"
     actions = ["retry_selected"]

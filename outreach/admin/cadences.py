@@ -6,6 +6,12 @@
   form is checked with the service's own `step_errors` first, so a bad template
   shows on its field (`params_template`) exactly as the API would refuse it.
   Unchecking "active" stops the cadence's active enrollments.
+- **Preview**: a cadence's page shows, below the steps, what each saved step
+  renders to for a sample contact (the workspace's first contact, else the
+  built-in Jane Doe: contacts.vocabulary.preview_contact), or why it cannot be
+  made for them; its "Preview" button posts the page as it stands to
+  `<id>/preview/` (a new tab) and shows the same for the unsaved steps, with the
+  errors a save would give (an unknown variable among them). Nothing is written.
 - **Enrollments**: read-only, with filters (state, stop reason, cadence) and
   "Stop selected enrollments" (`enrollment_stop`, reason `manual`), which needs
   the change permission on enrollments. An enrollment's page lists its actions.
@@ -17,18 +23,24 @@ limited to those.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from accounts.actors import Actor
 from accounts.models import Membership
 from config.exceptions import DomainError
+from contacts.vocabulary import preview_contact
 from outreach import cadences as services
 from outreach import selectors
 from outreach.admin.common import (
@@ -46,6 +58,12 @@ from outreach.models import (
     EnrollmentState,
     Identity,
     Step,
+)
+from outreach.step_templates import (
+    SAMPLE_SENDER,
+    render_step_params,
+    step_context,
+    step_vocabulary,
 )
 
 STEP_FORM_FIELDS = list(services.STEP_FIELDS)
@@ -77,9 +95,10 @@ class StepForm(forms.ModelForm):
         self.fields["day"].help_text = "1 = the day of enrollment."
         self.fields["params_template"].required = False
         self.fields["params_template"].help_text = (
-            "The action's params as JSON; strings are templates over contact, sender, "
-            'cadence and step, e.g. {"subject": "Hi {{ contact.firstname }}"}. '
-            "The recipient defaults to the contact."
+            "The action's params as JSON; strings are templates over contact (also "
+            "endUser), sender, cadence and step, e.g. "
+            '{"subject": "Hi {{ contact.firstname }}"}. The recipient defaults to the contact; '
+            "an unknown variable is refused. The preview below the steps shows the result."
         )
 
     def clean(self) -> dict:
@@ -153,6 +172,57 @@ class StepInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+# --- Preview ----------------------------------------------------------------------------
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def step_preview(
+    cadence: Cadence, values: dict[str, Any], contact: dict[str, Any], vocabulary: dict
+) -> dict[str, Any]:
+    """What one step (STEP_FIELDS `values`) renders to for `contact`: {"order",
+    "type", "name", "params": [(key, text)], "errors": [(key, message)]}."""
+    identity: Identity | None = values.get("identity")
+    sender = (
+        {"name": identity.display_name, "address": identity.address}
+        if identity is not None
+        else SAMPLE_SENDER
+    )
+    order, day = values.get("order") or 1, values.get("day") or 1
+    context = step_context(
+        contact=contact,
+        sender=sender,
+        cadence=cadence,
+        step_type=values["type"],
+        order=order,
+        day=day,
+        name=values.get("name") or "",
+    )
+    params, errors = render_step_params(
+        step_type=values["type"],
+        params_template=values.get("params_template") or {},
+        context=context,
+        vocabulary=vocabulary,
+    )
+    return {
+        "order": order,
+        "day": day,
+        "type": values["type"],
+        "name": values.get("name") or "",
+        "params": [(key, _shown(value)) for key, value in params.items()],
+        "errors": [(key, message) for key, messages_ in errors.items() for message in messages_],
+    }
+
+
+def _preview_for(contact: Any, variables: dict[str, Any]) -> str:
+    who = variables.get("name") or variables.get("email")
+    if contact is None:
+        return f"{who} <{variables.get('email')}>, a built-in sample contact (no contact yet)"
+    return f"{who} <{contact.email}>, the workspace's first contact"
+
+
 # --- Cadences -------------------------------------------------------------------------
 class CadenceForm(forms.ModelForm):
     class Meta:
@@ -207,6 +277,110 @@ class CadenceAdmin(WorkspaceScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # actions and enrollments reference cadences: deactivate instead
+
+    # -- the preview ----------------------------------------------------------------------
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Cadence | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            variables, contact = preview_contact(obj.workspace_id)
+            vocabulary = step_vocabulary(obj.workspace_id)
+            steps = obj.steps.select_related("identity").order_by("order")
+            context["step_previews"] = [
+                step_preview(
+                    obj, {f: getattr(step, f) for f in STEP_FORM_FIELDS}, variables, vocabulary
+                )
+                for step in steps
+            ]
+            context["preview_for"] = _preview_for(contact, variables)
+            if self.has_change_permission(request, obj):
+                context["preview_url"] = reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_preview", args=[obj.pk]
+                )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST (the change page as it stands, CSRF-checked by admin_view): each
+        step, unsaved, rendered for the sample contact, or the errors a save would
+        show. Nothing is written. Needs the change permission on the cadence."""
+        cadence = self.get_object(request, unquote(object_id))
+        if cadence is None:
+            raise Http404
+        if not self.has_change_permission(request, cadence):
+            raise PermissionDenied
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[cadence.pk]
+        )
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        form = self.get_form(request, cadence, change=True)(
+            request.POST, request.FILES, instance=copy.copy(cadence)
+        )
+        posted = form.instance if form.is_valid() else cadence  # its name, for the templates
+        variables, contact = preview_contact(cadence.workspace_id)
+        vocabulary = step_vocabulary(cadence.workspace_id)
+        previews = []
+        for formset_class, inline in self.get_formsets_with_inlines(request, cadence):
+            if formset_class.model is not Step:
+                continue
+            formset = formset_class(
+                data=request.POST,
+                files=request.FILES,
+                instance=posted,
+                prefix=formset_class.get_default_prefix(),
+                queryset=inline.get_queryset(request),
+            )
+            for step_form in formset.forms:
+                if not step_form.has_changed() and step_form.instance.pk is None:
+                    continue  # an empty extra row
+                if not step_form.is_valid():
+                    previews.append(
+                        {
+                            "order": step_form["order"].value() or "",
+                            "type": step_form["type"].value() or "",
+                            "name": step_form["name"].value() or "",
+                            "params": [],
+                            "errors": [
+                                (field, message)
+                                for field, messages_ in step_form.errors.items()
+                                for message in messages_
+                            ],
+                        }
+                    )
+                    continue
+                if step_form.cleaned_data.get("DELETE"):
+                    continue
+                values = {f: step_form.cleaned_data.get(f) for f in STEP_FORM_FIELDS}
+                previews.append(step_preview(posted, values, variables, vocabulary))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview {posted.name}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": cadence,
+            "change_url": change_url,
+            "step_previews": previews,
+            "preview_for": _preview_for(contact, variables),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/outreach/cadence/preview.html", context)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         if db_field.name == "workspace":

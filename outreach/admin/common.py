@@ -17,14 +17,15 @@ from django.utils.text import Truncator
 
 from accounts.models import Membership, Workspace
 from config.exceptions import DomainError
+from outreach.admin.reviewer_time import ReviewerTimeMixin, when_html, when_text
 from outreach.models import (
     Action,
     ActionStatus,
     ActionTransition,
     ApprovalDecision,
 )
-from outreach.params import recipient_of, summary_of
-from outreach.previews import preview_of
+from outreach.params import summary_of
+from outreach.previews import attach_reply_threads, preview_of, recipient_label, subject_label
 
 APPROVE_PERMISSION = "outreach.approve_action"
 
@@ -93,7 +94,10 @@ class ListIdFilter(admin.SimpleListFilter):
 
 def headline_of(action: Action) -> str:
     p = action.params or {}
-    for key in ("subject", "message", "title", "script", "reason", "body"):
+    subject = subject_label(action)  # a drafted reply's from its thread, when attached
+    if subject:
+        return Truncator(subject).chars(80)
+    for key in ("message", "title", "script", "reason", "body"):
         if p.get(key):
             return Truncator(str(p[key])).chars(80)
     return ""
@@ -104,7 +108,7 @@ class ActionColumns:
 
     @admin.display(description="Recipient")
     def recipient(self, obj: Action) -> str:
-        return recipient_of(obj.type, obj.params or {})
+        return recipient_label(obj)
 
     @admin.display(description="Subject / message")
     def headline(self, obj: Action) -> str:
@@ -112,10 +116,14 @@ class ActionColumns:
 
     @admin.display(description="Due", ordering="scheduled_time")
     def due(self, obj: Action) -> str:
-        stamp = timezone.localtime(obj.scheduled_time).strftime("%Y-%m-%d %H:%M")
+        stamp = when_html(obj.scheduled_time)  # the reviewer's zone (ReviewerTimeMixin)
         if obj.status == ActionStatus.PENDING_APPROVAL and obj.scheduled_time <= timezone.now():
             return format_html('{} <strong class="overdue">overdue</strong>', stamp)
         return stamp
+
+    @admin.display(description="Scheduled time")
+    def scheduled(self, obj: Action) -> str:
+        return when_html(obj.scheduled_time)  # the same format as the preview's "When"
 
     @admin.display(description="Summary")
     def summary(self, obj: Action) -> str:
@@ -163,7 +171,11 @@ class ApprovalDecisionInline(ReadOnlyInline):
     model = ApprovalDecision
     verbose_name = "decision"
     verbose_name_plural = "decision history"
-    fields = ["created_at", "decision", "reviewer_label", "comment", "changes"]
+    fields = ["at", "decision", "reviewer_label", "comment", "changes"]
+
+    @admin.display(description="Created at")
+    def at(self, obj: ApprovalDecision) -> str:
+        return when_html(obj.created_at)
 
     @admin.display(description="Changes")
     def changes(self, obj: ApprovalDecision) -> str:
@@ -175,7 +187,9 @@ class ApprovalDecisionInline(ReadOnlyInline):
                 new = Truncator(str(after.get(key, "∅"))).chars(60)
                 lines.append(f"{key}: {old} → {new}")
         if obj.scheduled_time_before != obj.scheduled_time_after and obj.scheduled_time_after:
-            lines.append(f"due: {obj.scheduled_time_before} → {obj.scheduled_time_after}")
+            before_due, after_due = obj.scheduled_time_before, obj.scheduled_time_after
+            old_due = when_text(before_due) if before_due else "∅"
+            lines.append(f"due: {old_due} → {when_text(after_due)}")
         return "\n".join(lines) or "—"
 
 
@@ -183,7 +197,11 @@ class ActionTransitionInline(ReadOnlyInline):
     model = ActionTransition
     verbose_name = "status change"
     verbose_name_plural = "audit trail"
-    fields = ["created_at", "from_status", "to_status", "actor_label", "reason"]
+    fields = ["at", "from_status", "to_status", "actor_label", "reason"]
+
+    @admin.display(description="Created at")
+    def at(self, obj: ActionTransition) -> str:
+        return when_html(obj.created_at)
 
 
 ACTION_FIELDSETS = [
@@ -194,7 +212,7 @@ ACTION_FIELDSETS = [
                 "public_id",
                 "type",
                 "status",
-                "scheduled_time",
+                "scheduled",
                 "workspace",
                 "identity",
                 "owner",
@@ -231,13 +249,18 @@ ACTION_SEARCH = [
     "params__recipient_phone",
     "params__profile_url",
     "params__subject",
+    "params__message",  # the text of an SMS or a LinkedIn message
     "description",
 ]
-ACTION_SEARCH_HELP = "Search by recipient (email, phone, LinkedIn URL), subject, description or id."
+ACTION_SEARCH_HELP = (
+    "Search by recipient (email, phone, LinkedIn URL), subject, SMS or LinkedIn message text, "
+    "description or id."
+)
 
 
-class ReadOnlyActionAdmin(ActionColumns, WorkspaceScopedAdmin):
-    """Actions are never added, edited or deleted by hand: services do that."""
+class ReadOnlyActionAdmin(ReviewerTimeMixin, ActionColumns, WorkspaceScopedAdmin):
+    """Actions are never added, edited or deleted by hand: services do that.
+    Times show in the reviewer's zone (outreach/admin/reviewer_time.py)."""
 
     fieldsets = ACTION_FIELDSETS
     readonly_fields = ACTION_READONLY
@@ -261,6 +284,15 @@ class ReadOnlyActionAdmin(ActionColumns, WorkspaceScopedAdmin):
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return can_approve(request)
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        result_list = getattr(changelist, "result_list", None)
+        if result_list is not None:
+            # Drafted replies' recipients and subjects, for the page in one query;
+            # the page's queryset keeps its evaluated rows for the template.
+            attach_reply_threads(result_list)
+        return changelist
 
     def scoped_actions(self, request: HttpRequest) -> QuerySet[Action]:
         """Every action the user may see, whatever its status (`Action`, not the proxy)."""

@@ -1,21 +1,38 @@
-"""The reviewers' approval queue: preview, decide, bulk decide."""
+"""The reviewers' approval queue: preview, decide, bulk decide.
+
+The review page walks the queue: it knows where the action sits in the queue
+the reviewer came from (the changelist's filters, search and ordering, which
+the admin carries along as `_changelist_filters`; else the queue's default,
+oldest due first), links the previous and next items, and after a decision
+opens the next pending item (wrapping round to the first one skipped), or goes
+back to the queue with a message when none is left. Single-key shortcuts
+(outreach/static/outreach/review_keys.js): `a` approve, `r` reject (focuses the
+comment; Enter rejects, Esc cancels), `j`/`n` next, `k`/`p` previous; they are
+ignored while typing in a field.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import FieldError, PermissionDenied, ValidationError
+from django.db.models import Count, F, QuerySet, Window
+from django.db.models.functions import FirstValue, Lag, Lead, RowNumber
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
@@ -23,6 +40,12 @@ from accounts.actors import Actor
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
 from outreach import services
 from outreach.admin.common import ListIdFilter, ReadOnlyActionAdmin, headline_of, visible_workspaces
+from outreach.admin.reviewer_time import (
+    WHEN_FORMAT,
+    WHEN_PLACEHOLDER,
+    rendered_in_zone,
+    zone_label,
+)
 from outreach.models import (
     Action,
     ActionStatus,
@@ -30,8 +53,14 @@ from outreach.models import (
     Decision,
     PendingApproval,
 )
-from outreach.params import PARAMS_SERIALIZERS, summary_of
-from outreach.previews import preview_of
+from outreach.params import PARAMS_SERIALIZERS
+from outreach.previews import (
+    attach_reply_threads,
+    preview_of,
+    recipient_label,
+    summary,
+    thread_reply_subject,
+)
 
 # --- The approval queue -------------------------------------------------------
 # What a reviewer may change with "Edit and approve", per type.
@@ -46,7 +75,10 @@ EDITABLE_PARAMS: dict[str, list[str]] = {
 }
 MULTILINE_PARAMS = {"body": 12, "message": 6, "script": 8, "reason": 3, "note": 4}
 PARAM_ERROR = re.compile(r"^params\.(\w+)")
-DATETIME_INPUT = "%Y-%m-%dT%H:%M:%S"
+# The due time is typed in the format every time on these pages uses (a
+# datetime-local input would show the browser's locale format instead); the
+# ISO forms with a "T" and with seconds are accepted too.
+DATETIME_INPUTS = [WHEN_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 def _as_text(value: Any) -> str:
@@ -80,10 +112,11 @@ class DecisionForm(forms.Form):
     )
     scheduled_time = forms.DateTimeField(
         required=False,
-        label="Due",
-        input_formats=[DATETIME_INPUT, "%Y-%m-%dT%H:%M"],
+        label="When",
+        input_formats=DATETIME_INPUTS,
         widget=forms.DateTimeInput(
-            attrs={"type": "datetime-local", "step": "1"}, format=DATETIME_INPUT
+            attrs={"size": 16, "placeholder": WHEN_PLACEHOLDER, "autocomplete": "off"},
+            format=WHEN_FORMAT,
         ),
     )
 
@@ -112,15 +145,28 @@ class DecisionForm(forms.Form):
             field.initial = _as_text((action.params or {}).get(key))
             if key == "cc":
                 field.help_text = "Comma-separated addresses."
+            if key == "subject" and action.type == ActionType.EMAIL_MESSAGE:
+                # Empty means the thread's subject: say which, as the preview does.
+                default = thread_reply_subject(action)
+                if default:
+                    field.widget.attrs["placeholder"] = default
+                    field.help_text = f"Empty sends “{default}”, from the thread."
             if not required:
                 field.help_text = f"{field.help_text} Optional; empty removes it.".strip()
             name = f"param_{key}"
             self.fields[name] = field
             self.param_fields.append((key, name, required))
-        due = timezone.localtime(action.scheduled_time).replace(microsecond=0)
+        # Shown to the minute, like every time on these pages; left as shown it is
+        # unchanged (clean compares with this), so the stored seconds are kept.
+        due = timezone.localtime(action.scheduled_time).replace(second=0, microsecond=0)
         self.fields["scheduled_time"].initial = due
-        zone = timezone.get_current_timezone_name()
-        self.fields["scheduled_time"].help_text = f"Time zone: {zone}."
+        # Parsed in the active zone, the reviewer's (the views run in it).
+        self.zone_name = timezone.get_current_timezone_name()
+        self.zone_label = zone_label(action.scheduled_time)
+        self.fields["scheduled_time"].help_text = (
+            f"{WHEN_PLACEHOLDER}, in your time zone, {self.zone_name} "
+            f"({self.zone_label} at the time shown)."
+        )
         # Move the due time after the params.
         self.fields["scheduled_time"] = self.fields.pop("scheduled_time")
         self.param_changes: dict[str, Any] = {}
@@ -181,6 +227,31 @@ class DecisionForm(forms.Form):
                 self.add_error(name, error if name else f"{path_}: {error}")
 
 
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where an action sits in the queue the reviewer came from (1-based)."""
+
+    position: int
+    total: int
+    previous_pk: int | None
+    next_pk: int | None
+    first_pk: int
+
+    def after_decision(self, decided_pk: int) -> int | None:
+        """The item to open once `decided_pk` is decided: the next one, else the
+        first one (skipped earlier), else none."""
+        if self.next_pk is not None:
+            return self.next_pk
+        return self.first_pk if self.first_pk != decided_pk else None
+
+
+class _OrderOnlyChangeList(ChangeList):
+    """The changelist's filtered, searched, ordered queryset, without fetching a page."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        pass
+
+
 class BulkDecisionForm(forms.Form):
     comment = forms.CharField(
         required=False,
@@ -191,18 +262,19 @@ class BulkDecisionForm(forms.Form):
 
 @admin.register(PendingApproval)
 class PendingApprovalAdmin(ReadOnlyActionAdmin):
+    # Compact columns so the queue fits 1440 px with both sidebars open (see
+    # templates/admin/outreach/pendingapproval/change_list.html): the due time
+    # over its zone, the id over its type, the recipient over the sender's name
+    # (its address on hover), the owner over the list.
     list_display = [
         "due",
-        "public_id",
-        "type",
-        "recipient",
+        "action_label",
+        "recipient_and_sender",
         "headline",
-        "identity",
-        "owner",
-        "list_id",
+        "owner_and_list",
         "workspace",
     ]
-    list_display_links = ["due", "public_id"]
+    list_display_links = ["due", "action_label"]
     list_filter = [
         "type",
         ("identity", admin.RelatedOnlyFieldListFilter),
@@ -215,6 +287,92 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(status=ActionStatus.PENDING_APPROVAL)
+
+    # -- columns ----------------------------------------------------------------
+    @admin.display(description="Action", ordering="type")
+    def action_label(self, obj: Action) -> str:
+        return format_html(
+            '<span class="action-id">{}</span> <span class="quiet">{}</span>',
+            obj.public_id,
+            obj.get_type_display(),
+        )
+
+    @admin.display(description="Recipient / sender")
+    def recipient_and_sender(self, obj: Action) -> str:
+        identity = obj.identity
+        return format_html(
+            '<span class="recipient">{}</span> <span class="quiet" title="{}">from {}</span>',
+            recipient_label(obj),
+            identity.address,
+            identity.display_name or identity.address,
+        )
+
+    @admin.display(description="Owner / list", ordering="owner__username")
+    def owner_and_list(self, obj: Action) -> str:
+        owner = obj.owner.get_username() if obj.owner else "—"
+        if not obj.list_id:
+            return owner
+        return format_html('{} <span class="quiet" title="List">{}</span>', owner, obj.list_id)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        if getattr(request, "_outreach_order_only", False):
+            return _OrderOnlyChangeList
+        return super().get_changelist(request, **kwargs)
+
+    # -- walking the queue ----------------------------------------------------------
+    def _queue_as_listed(self, request: HttpRequest) -> QuerySet:
+        """The queue with the filters, search and ordering of the changelist the
+        reviewer came from (`_changelist_filters`), else the default ordering."""
+        listed = request.GET.get("_changelist_filters", "")
+        if listed:
+            listing = copy.copy(request)
+            listing.GET = QueryDict(listed)
+            listing._outreach_order_only = True
+            try:
+                queue = self.get_changelist_instance(listing).queryset
+            except (IncorrectLookupParameters, FieldError, ValidationError, ValueError):
+                queue = None  # a hand-edited query string: the default order will do
+            if queue is not None and not queue.query.distinct:  # distinct rows: see below
+                return queue
+        return self.get_queryset(request).order_by(*self.ordering)
+
+    def queue_place(self, request: HttpRequest, action: Action) -> QueuePlace:
+        """The action's place in the listed queue, in one query whatever its size.
+        The action itself counts whatever its status now (it may just have been
+        decided) so that "next" means the one after it."""
+        queue = self._queue_as_listed(request)
+        ordering = [*queue.query.order_by] or [*self.ordering]
+        # (A DISTINCT queue, from a search across a to-many relation, could not be
+        # OR-ed with the action: _queue_as_listed falls back to the default then.)
+        rows = queue | self.model._default_manager.filter(pk=action.pk)
+
+        def over(function: Any) -> Window:
+            return Window(function, order_by=ordering)
+
+        place = (
+            rows.order_by()
+            .annotate(
+                # A window, so that filtering on it picks the row after the
+                # other windows have seen the whole queue.
+                this_pk=Window(FirstValue("pk"), partition_by=[F("pk")]),
+                position=over(RowNumber()),
+                total=Window(Count("pk")),
+                previous_pk=over(Lag("pk")),
+                next_pk=over(Lead("pk")),
+                first_pk=over(FirstValue("pk")),
+            )
+            .filter(this_pk=action.pk)
+            .values_list("position", "total", "previous_pk", "next_pk", "first_pk")
+            .first()
+        )
+        if place is None:  # not visible to this user: a queue of one
+            return QueuePlace(1, 1, None, None, action.pk)
+        return QueuePlace(*place)
+
+    def _review_url(self, request: HttpRequest, pk: int) -> str:
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[pk])
+        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
+        return add_preserved_filters(context, url)
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         columns = list(super().get_list_display(request))
@@ -273,10 +431,17 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
         obj: Action | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context["title"] = f"Review {obj.public_id}: {summary_of(obj.type, obj.params)}"
-            context["preview"] = preview_of(obj)
+            context["preview"] = preview_of(obj)  # looks a drafted reply's thread up
+            context["title"] = f"Review {obj.public_id}: {summary(obj)}"
             context["can_decide"] = self.has_approve_permission(request)
             context.setdefault("decision_form", DecisionForm(obj))
+            place = self.queue_place(request, obj)
+            context["queue_place"] = place
+            context["previous_url"] = (
+                self._review_url(request, place.previous_pk) if place.previous_pk else ""
+            )
+            context["next_url"] = self._review_url(request, place.next_pk) if place.next_pk else ""
+            context["queue_url"] = self._changelist_url(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- decisions --------------------------------------------------------------
@@ -302,7 +467,17 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
         return HttpResponseRedirect(add_preserved_filters(context, url))
 
     def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return require_POST(self._decide)(request, object_id)
+        # In the reviewer's zone: the edit field's time is parsed in the zone it showed.
+        return rendered_in_zone(request, require_POST(self._decide), object_id)
+
+    def _open_next(self, request: HttpRequest, decided: Action) -> HttpResponse:
+        """After a decision: the next pending item of the queue the reviewer came
+        from, or the queue with a message when none is left."""
+        next_pk = self.queue_place(request, decided).after_decision(decided.pk)
+        if next_pk is None:
+            messages.info(request, "Nothing else awaits approval here.")
+            return HttpResponseRedirect(self._changelist_url(request))
+        return HttpResponseRedirect(self._review_url(request, next_pk))
 
     def _decide(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_approve_permission(request):
@@ -343,9 +518,9 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                 }[form.cleaned_data["decision"]]
                 comment = form.cleaned_data["comment"]
                 self.log_change(request, decided, f"{verb}{': ' + comment if comment else ''}")
-                summary = summary_of(decided.type, decided.params)
-                messages.success(request, f"{verb} {decided.public_id}: {summary}.")
-                return HttpResponseRedirect(self._changelist_url(request))
+                attach_reply_threads([decided])
+                messages.success(request, f"{verb} {decided.public_id}: {summary(decided)}.")
+                return self._open_next(request, decided)
         if action.status != ActionStatus.PENDING_APPROVAL:
             self._report_conflict(request, action)
             return HttpResponseRedirect(self._changelist_url(request))
@@ -408,17 +583,15 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                 messages.ERROR,
             )
             return None
+        selected = list(queryset.select_related("identity").order_by("scheduled_time", "id"))
+        attach_reply_threads(selected)  # drafted replies' recipients and subjects, one query
         context = {
             **self.admin_site.each_context(request),
             "title": f"{verb.capitalize()} {count} action{'s' if count != 1 else ''}?",
             "opts": self.opts,
             "rows": [
-                {
-                    "action": action,
-                    "summary": summary_of(action.type, action.params or {}),
-                    "headline": headline_of(action),
-                }
-                for action in queryset.select_related("identity").order_by("scheduled_time", "id")
+                {"action": action, "summary": summary(action), "headline": headline_of(action)}
+                for action in selected
             ],
             "action_name": f"{verb}_selected",
             "action_checkbox_name": ACTION_CHECKBOX_NAME,

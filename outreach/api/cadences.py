@@ -31,6 +31,7 @@ from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound, ValidationFailed
 from config.pagination import LimitSkipPaginationSerializer, paginate_limit_skip
 from config.responses import ok
+from config.schema import Envelope
 from contacts.models import Contact
 from outreach import cadences as services
 from outreach import selectors
@@ -49,6 +50,8 @@ from outreach.models import (
 
 LIST_PARAMS = [OpenApiParameter("limit", int), OpenApiParameter("skip", int)]
 CADENCE_ID = OpenApiParameter("cadence_id", int, OpenApiParameter.PATH)
+# /v1/cadences itself has no id: the viewset-wide CADENCE_ID is taken off it.
+NO_CADENCE_ID = OpenApiParameter("cadence_id", int, OpenApiParameter.PATH, exclude=True)
 STEP_ID = OpenApiParameter("step_id", int, OpenApiParameter.PATH)
 ENROLLMENT_ID = OpenApiParameter("enrollment_id", int, OpenApiParameter.PATH)
 # The reasons a person gives here; the others come from events (outreach.receivers).
@@ -123,22 +126,32 @@ class CadenceUpdateSerializer(CadenceWriteSerializer):
         super().__init__(*args, **kwargs)
 
 
+# Beyond the columns' ranges a number is a 400, not a database error. Orders stay
+# far below the int column so "last + 1" always fits.
+MAX_STEP_ORDER = 10_000
+
+
 class StepWriteSerializer(serializers.Serializer):
     """Shapes only; `outreach.cadences` checks the rest (the identity's channel,
     the template rendered against a sample contact and validated as params)."""
 
     type = StepTypeField()
-    order = serializers.IntegerField(min_value=1, required=False, help_text="Default: last.")
+    order = serializers.IntegerField(
+        min_value=1, max_value=MAX_STEP_ORDER, required=False, help_text="Default: last."
+    )
     day = serializers.IntegerField(min_value=1, max_value=3650, default=1)
     name = serializers.CharField(max_length=200, allow_blank=True, default="")
     params_template = serializers.JSONField(
         default=dict,
-        help_text="The action's params; strings are sandboxed Jinja2 over `contact`, "
-        "`sender`, `cadence` and `step`. The recipient defaults to the contact.",
+        help_text="The action's params; strings are sandboxed Jinja2 over `contact` (also "
+        "`endUser`), `sender`, `cadence` and `step`; a variable it does not know is a 400 "
+        "naming it. The recipient defaults to the contact.",
     )
     identity_id = serializers.CharField(allow_null=True, default=None)
     require_approval = serializers.BooleanField(default=False)
-    multitouch_group_id = serializers.IntegerField(allow_null=True, default=None)
+    multitouch_group_id = serializers.IntegerField(
+        min_value=-(2**63), max_value=2**63 - 1, allow_null=True, default=None
+    )
 
 
 class StepUpdateSerializer(StepWriteSerializer):
@@ -201,7 +214,7 @@ class CadenceEnvelope(serializers.Serializer):
     cadence = CadenceDetailSerializer()
 
 
-class CadenceListEnvelope(serializers.Serializer):
+class CadenceListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     cadences = CadenceSerializer(many=True)
     pagination = LimitSkipPaginationSerializer()
@@ -212,7 +225,7 @@ class StepEnvelope(serializers.Serializer):
     step = StepSerializer()
 
 
-class StepListEnvelope(serializers.Serializer):
+class StepListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     steps = StepSerializer(many=True)
     pagination = LimitSkipPaginationSerializer()
@@ -232,7 +245,7 @@ class EnrollmentCreatedEnvelope(EnrollmentEnvelope):
     action_id = serializers.CharField(help_text="The first step's action.")
 
 
-class EnrollmentListEnvelope(serializers.Serializer):
+class EnrollmentListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     enrollments = EnrollmentSerializer(many=True)
     pagination = LimitSkipPaginationSerializer()
@@ -318,7 +331,9 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
         return {**data, "identity": identity}
 
     # --- cadences -------------------------------------------------------------------
-    @extend_schema(parameters=[*LIST_PARAMS, CadenceListParams], responses=CadenceListEnvelope)
+    @extend_schema(
+        parameters=[NO_CADENCE_ID, *LIST_PARAMS, CadenceListParams], responses=CadenceListEnvelope
+    )
     def list(self, request: Request) -> Response:
         params = CadenceListParams(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -330,7 +345,9 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
         rows, pagination = paginate_limit_skip(request.query_params, cadences)
         return Response(ok(cadences=CadenceSerializer(rows, many=True).data, pagination=pagination))
 
-    @extend_schema(request=CadenceWriteSerializer, responses={201: CadenceEnvelope})
+    @extend_schema(
+        parameters=[NO_CADENCE_ID], request=CadenceWriteSerializer, responses={201: CadenceEnvelope}
+    )
     def create(self, request: Request) -> Response:
         body = CadenceWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -388,7 +405,7 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
         request=StepUpdateSerializer,
         responses=StepEnvelope,
     )
-    @extend_schema(methods=["DELETE"], parameters=[STEP_ID], responses=DeletedEnvelope)
+    @extend_schema(methods=["DELETE"], parameters=[STEP_ID], responses={200: DeletedEnvelope})
     @route(detail=True, methods=["get", "patch", "delete"], url_path=r"steps/(?P<step_id>[0-9]+)")
     def step_detail(self, request: Request, cadence_id: str, step_id: str) -> Response:
         if request.method == "GET":

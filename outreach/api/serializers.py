@@ -5,17 +5,31 @@ from __future__ import annotations
 import zoneinfo
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import UserRefSerializer
 from config.fields import AwareDateTimeField
 from config.pagination import LimitSkipPaginationSerializer
-from outreach.models import Action, ActionStatus, ActionType, Channel, Decision
+from config.schema import Envelope
+from outreach.models import Action, ActionStatus, ActionType, Channel, Decision, FailureCode
 from outreach.params import summary_of
 from outreach.validation import check_action_fields
 
 
 # --- Identities -----------------------------------------------------------------
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$",
+        "example": "09:00:00",
+    }
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day in the identity's timezone, "HH:MM:SS" with no UTC offset:
+    not OpenAPI's `format: time` (RFC 3339's full-time, which requires one)."""
+
+
 class IdentitySerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     channel = serializers.ChoiceField(choices=Channel.choices)
@@ -25,25 +39,31 @@ class IdentitySerializer(serializers.Serializer):
     is_active = serializers.BooleanField()
     daily_limit = serializers.IntegerField(allow_null=True)
     window_days = serializers.ListField(child=serializers.IntegerField())
-    window_start = serializers.TimeField(allow_null=True)
-    window_end = serializers.TimeField(allow_null=True)
+    window_start = WallClockTimeField(allow_null=True)
+    window_end = WallClockTimeField(allow_null=True)
     timezone = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+# The column's range (a PositiveIntegerField): a larger number is a 400, not a 500.
+MAX_DAILY_LIMIT = 2**31 - 1
 
 
 class IdentityWriteSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     address = serializers.CharField(max_length=320)
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    daily_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    daily_limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_DAILY_LIMIT, required=False, allow_null=True
+    )
     window_days = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=6),
         required=False,
         help_text="Weekdays the identity may send on, 0 = Monday … 6 = Sunday.",
     )
-    window_start = serializers.TimeField(required=False, allow_null=True)
-    window_end = serializers.TimeField(required=False, allow_null=True)
+    window_start = WallClockTimeField(required=False, allow_null=True)
+    window_end = WallClockTimeField(required=False, allow_null=True)
     timezone = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
     def validate_timezone(self, value: str) -> str:
@@ -74,7 +94,7 @@ class IdentityEnvelope(serializers.Serializer):
     identity = IdentitySerializer()
 
 
-class IdentityListEnvelope(serializers.Serializer):
+class IdentityListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     identities = IdentitySerializer(many=True)
     pagination = LimitSkipPaginationSerializer()
@@ -117,6 +137,12 @@ class ActionSerializer(serializers.Serializer):
     executed_at = serializers.DateTimeField(allow_null=True)
     retry_count = serializers.IntegerField()
     error_message = serializers.CharField(allow_null=True)
+    failure_code = serializers.ChoiceField(
+        choices=FailureCode.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Why the action failed (see the README's failure codes); null unless failed.",
+    )
     provider_message_id = serializers.CharField(allow_null=True)
 
     def get_summary(self, action: Action) -> str:
@@ -124,7 +150,7 @@ class ActionSerializer(serializers.Serializer):
 
     def to_representation(self, action: Action) -> dict:
         data = super().to_representation(action)
-        for key in ("list_id", "item_id", "error_message", "provider_message_id"):
+        for key in ("list_id", "item_id", "error_message", "failure_code", "provider_message_id"):
             data[key] = data[key] or None  # blank is "none" to an integrator
         return data
 
@@ -169,10 +195,10 @@ class ActionCreateSerializer(serializers.Serializer):
                 if isinstance(exc.detail, dict)
                 else {"non_field_errors": exc.detail}
             )
-            keys = ("type", "params", "identity_id", "contact_id")
-            value = {k: data.get(k) for k in keys if k not in errors}
             if not isinstance(data, dict):
                 raise
+            keys = ("type", "params", "identity_id", "contact_id")
+            value = {k: data.get(k) for k in keys if k not in errors}
         cleaned, domain_errors = check_action_fields(
             workspace=self.context["workspace"],
             type=value.get("type"),
@@ -202,7 +228,7 @@ class ActionEnvelope(serializers.Serializer):
     action = ActionDetailSerializer()
 
 
-class ActionListEnvelope(serializers.Serializer):
+class ActionListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     actions = ActionSerializer(many=True)
     pagination = LimitSkipPaginationSerializer()
@@ -228,10 +254,63 @@ class DecideSerializer(serializers.Serializer):
     scheduled_time = AwareDateTimeField(required=False)
 
 
-class BulkDecideSerializer(DecideSerializer):
-    action_ids = serializers.ListField(
-        child=serializers.CharField(max_length=32), allow_empty=False, max_length=500
+class BulkEditItemSerializer(serializers.Serializer):
+    action_id = serializers.CharField(max_length=32)
+    params = serializers.DictField(
+        required=False,
+        help_text="A partial update of this action's params (a null removes a key), "
+        "checked against its type.",
     )
+    scheduled_time = AwareDateTimeField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        if "params" not in data and "scheduled_time" not in data:
+            raise serializers.ValidationError(
+                {"params": ["Give params and/or scheduled_time to edit."]}
+            )
+        return data
+
+
+class BulkDecideSerializer(DecideSerializer):
+    """`action_ids` for approve and reject (and an edit sharing one change);
+    `items` for an edit with each action's own changes."""
+
+    action_ids = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        allow_empty=False,
+        max_length=500,
+        required=False,
+        help_text="The actions to approve or reject (up to 500). With `edit`, the "
+        "top-level params/scheduled_time are applied to each of them.",
+    )
+    # A ListField (not many=True) so the list's own errors sit on `items`.
+    items = serializers.ListField(
+        child=BulkEditItemSerializer(),
+        required=False,
+        allow_empty=False,
+        max_length=500,
+        help_text="`edit` only: up to 500 actions, each with its own params and/or "
+        "scheduled_time. Any bad field (items[2].params.to) is a 400 and nothing is "
+        "written.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        errors: dict[str, list[str]] = {}
+        if "action_ids" not in data and "items" not in data:
+            errors["action_ids"] = ["Give action_ids (or, for an edit, items)."]
+        if "action_ids" in data and "items" in data:
+            errors["items"] = ["Give either action_ids or items, not both."]
+        if "items" in data:
+            if data["action"] != Decision.EDIT:
+                errors["items"] = [
+                    "Only an edit takes items; give action_ids to approve or reject."
+                ]
+            for field in ("params", "scheduled_time"):
+                if field in data:
+                    errors[field] = [f"With items, give {field} in each item."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
 
 
 class BulkResultSerializer(serializers.Serializer):
@@ -246,6 +325,24 @@ class BulkEnvelope(serializers.Serializer):
     results = BulkResultSerializer(many=True)
     succeeded = serializers.IntegerField()
     failed = serializers.IntegerField()
+
+
+class ExecuteSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        default="",
+        help_text="Recorded with the approval when executing an action pending approval "
+        '(default "approved by execute"), otherwise with the execute.',
+    )
+
+
+class ExecuteEnvelope(ActionEnvelope):
+    approved = serializers.BooleanField(
+        help_text="True when this call approved the action (it was pending approval and "
+        "the key has actions:approve) before executing it."
+    )
 
 
 class CompleteSerializer(serializers.Serializer):

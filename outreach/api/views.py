@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action as route
 from rest_framework.request import Request
@@ -29,6 +29,8 @@ from outreach.api.serializers import (
     BulkEnvelope,
     CompleteSerializer,
     DecideSerializer,
+    ExecuteEnvelope,
+    ExecuteSerializer,
     IdentityEnvelope,
     IdentityListEnvelope,
     IdentityListParams,
@@ -220,11 +222,34 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         action = self.get_object()
         return Response(ok(action=ActionDetailSerializer(action).data))
 
-    @extend_schema(request=None, responses=ActionEnvelope)
+    @extend_schema(
+        request=ExecuteSerializer,
+        responses=ExecuteEnvelope,
+        parameters=[IDEMPOTENCY_HEADER],
+        description=(
+            "Immediately executes a scheduled or pending action. A scheduled action is "
+            "made due now and dispatched at once. An action pending approval is executed "
+            "only by a key that also has `actions:approve`: that is an approval (recorded "
+            "as an `approve` decision by the key's user, with `comment` or \"approved by "
+            'execute") and a send, in one step, and the response says `approved: true`. '
+            "Without that scope it stays a 409 `approval_required`. Any other status is a "
+            "409 `invalid_transition`."
+        ),
+    )
     @route(detail=True, methods=["post"])
+    @idempotent
     def execute(self, request: Request, action_id: str) -> Response:
-        action = services.action_execute_now(action=self.get_object(), actor=self.actor)
-        return Response(ok(action=ActionDetailSerializer(action).data))
+        body = ExecuteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcome = services.action_execute_now(
+            action=self.get_object(),
+            actor=self.actor,
+            approve_pending=self.api_key.has_scope(Scope.ACTIONS_APPROVE),
+            comment=body.validated_data["comment"],
+        )
+        return Response(
+            ok(action=ActionDetailSerializer(outcome.action).data, approved=outcome.approved)
+        )
 
     @extend_schema(request=None, responses=ActionEnvelope)
     @route(detail=True, methods=["post"])
@@ -259,13 +284,8 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         outcomes = actions_process_now(
             workspace=self.workspace, limit=params.validated_data["limit"]
         )
-        public_ids = dict(
-            Action.objects.filter(pk__in=[o.action_id for o in outcomes]).values_list(
-                "id", "public_id"
-            )
-        )
         results = [
-            {"action_id": public_ids[o.action_id], "result": o.status, "error": o.error or None}
+            {"action_id": o.public_id, "result": o.status, "error": o.error or None}
             for o in outcomes
         ]
         return Response(ok(processed=len(results), results=results))
@@ -290,23 +310,69 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         return Response(ok(action=ActionDetailSerializer(action).data))
 
     @extend_schema(
-        request=BulkDecideSerializer, responses=BulkEnvelope, parameters=[IDEMPOTENCY_HEADER]
+        request=BulkDecideSerializer,
+        responses=BulkEnvelope,
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "Approve several",
+                value={"action": "approve", "action_ids": ["act_abc123"], "comment": "ok"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Edit each with its own changes",
+                value={
+                    "action": "edit",
+                    "items": [
+                        {"action_id": "act_abc123", "params": {"subject": "Hello Ada"}},
+                        {"action_id": "act_def456", "scheduled_time": "2030-03-01T09:00:00Z"},
+                    ],
+                    "comment": "Friendlier subjects",
+                },
+                request_only=True,
+            ),
+        ],
     )
     @route(detail=False, methods=["post"], url_path="approve/bulk")
     @idempotent
     def bulk_approve(self, request: Request) -> Response:
+        """Approve, reject or edit many actions; each id gets its own result.
+
+        `{"action": "approve"|"reject", "action_ids": [...], "comment"}` decides
+        each id. An edit gives each action its own changes: `{"action": "edit",
+        "items": [{"action_id", "params", "scheduled_time"}], "comment"}`, or one
+        change shared by all with `action_ids` plus top-level `params` /
+        `scheduled_time`. Bad input (an item's params its action's type refuses,
+        named as `items[2].params.to`) is a 400 and nothing is decided; an id
+        that is unknown or no longer pending approval is an error in its own
+        result and does not block the others."""
         body = BulkDecideSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        outcomes = services.action_bulk_decide(
-            actions=self.get_queryset(),
-            action_ids=data["action_ids"],
-            actor=self.actor,
-            decision=data["action"],
-            comment=data["comment"],
-            params=data.get("params"),
-            scheduled_time=data.get("scheduled_time"),
-        )
+        if "items" in data:
+            outcomes = services.action_bulk_edit(
+                actions=self.get_queryset(),
+                items=[
+                    services.BulkEdit(
+                        action_id=item["action_id"],
+                        params=item.get("params"),
+                        scheduled_time=item.get("scheduled_time"),
+                    )
+                    for item in data["items"]
+                ],
+                actor=self.actor,
+                comment=data["comment"],
+            )
+        else:
+            outcomes = services.action_bulk_decide(
+                actions=self.get_queryset(),
+                action_ids=data["action_ids"],
+                actor=self.actor,
+                decision=data["action"],
+                comment=data["comment"],
+                params=data.get("params"),
+                scheduled_time=data.get("scheduled_time"),
+            )
         results = []
         for outcome in outcomes:
             if outcome.ok:

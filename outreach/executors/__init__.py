@@ -9,7 +9,10 @@ the worker (outreach.services.action_execute) does that, around it.
 - Raise TransientError for failures worth retrying (network errors, timeouts,
   5xx, 429): the worker retries with exponential backoff up to the limit.
 - Raise PermanentError for failures that will not get better (4xx, invalid
-  recipient): the action fails at once with the message as its reason.
+  recipient): the action fails at once with the message as its reason and
+  the error's `code` as its `failure_code` (outreach.models.FailureCode:
+  invalid_recipient, invalid_action, provider_rejected, not_configured,
+  suppressed; none given is `other`).
 
 Every provider call carries `context.idempotency_key` (derived from the action's
 uuid, stable across retries and reclaimed leases) where the provider accepts
@@ -47,7 +50,22 @@ class TransientError(ExecutionError):
 
 
 class PermanentError(ExecutionError):
-    """Fail now; retrying cannot help."""
+    """Fail now; retrying cannot help. `code` is a FailureCode value (plain
+    strings here: executors load before the models may)."""
+
+    def __init__(self, message: str, *, code: str = "", detail: dict | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.code = code
+
+
+class PermanentCode:
+    """PermanentError codes: values of outreach.models.FailureCode."""
+
+    SUPPRESSED = "suppressed"  # the recipient is suppressed
+    INVALID_RECIPIENT = "invalid_recipient"  # the provider refused the address or number
+    INVALID_ACTION = "invalid_action"  # the message cannot be sent as it is built
+    PROVIDER_REJECTED = "provider_rejected"  # the provider refused it for another reason
+    NOT_CONFIGURED = "not_configured"  # the operator must configure the provider
 
 
 @dataclass
@@ -87,7 +105,9 @@ def executor_for(action_type: str) -> Executor:
     try:
         return REGISTRY[action_type]
     except KeyError:
-        raise PermanentError(f"No executor for action type {action_type!r}.") from None
+        raise PermanentError(
+            f"No executor for action type {action_type!r}.", code=PermanentCode.INVALID_ACTION
+        ) from None
 
 
 def idempotency_key_for(action: Action) -> str:

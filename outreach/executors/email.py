@@ -79,6 +79,7 @@ from outreach.executors import (
     ExecutionContext,
     ExecutionError,
     ExecutionResult,
+    PermanentCode,
     PermanentError,
     TransientError,
     register,
@@ -167,10 +168,14 @@ def _conversation(context: ExecutionContext, thread_id: str):
         .first()
     )
     if conversation is None:
-        raise PermanentError(f"Thread {thread_id} does not exist in this workspace.")
+        raise PermanentError(
+            f"Thread {thread_id} does not exist in this workspace.",
+            code=PermanentCode.INVALID_ACTION,
+        )
     if conversation.channel != ConversationChannel.EMAIL:
         raise PermanentError(
-            f"Thread {thread_id} is a {conversation.channel} conversation, not an email thread."
+            f"Thread {thread_id} is a {conversation.channel} conversation, not an email thread.",
+            code=PermanentCode.INVALID_ACTION,
         )
     return conversation
 
@@ -186,7 +191,9 @@ def _outgoing(context: ExecutionContext) -> _Outgoing:
         contact = conversation.contact
         if contact is None or not contact.email:
             raise PermanentError(
-                f"Thread {conversation.public_id} has no contact with an email address to reply to."
+                f"Thread {conversation.public_id} has no contact with an email address to "
+                "reply to.",
+                code=PermanentCode.INVALID_RECIPIENT,
             )
         base = conversation.subject or (
             conversation.messages.exclude(subject="")
@@ -224,7 +231,8 @@ def _outgoing(context: ExecutionContext) -> _Outgoing:
     if outgoing.contact is not None and outgoing.contact.is_suppressed:
         raise PermanentError(
             f"Recipient {outgoing.contact.public_id} is suppressed "
-            f"({outgoing.contact.suppression_reason})."
+            f"({outgoing.contact.suppression_reason}).",
+            code=PermanentCode.SUPPRESSED,
         )
     return outgoing
 
@@ -263,9 +271,14 @@ def _build(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
             sanitize_address(address, encoding)
         message.message()
     except BadHeaderError as exc:
-        raise PermanentError(f"Refused to send: a header contains a line break ({exc}).") from None
-    except ValueError as exc:
-        raise PermanentError(f"Refused to send: {exc}") from None
+        raise PermanentError(
+            f"Refused to send: a header contains a line break ({exc}).",
+            code=PermanentCode.INVALID_ACTION,
+        ) from None
+    except ValueError as exc:  # an address Django cannot put on the wire
+        raise PermanentError(
+            f"Refused to send: {exc}", code=PermanentCode.INVALID_RECIPIENT
+        ) from None
     return message
 
 
@@ -281,7 +294,10 @@ def _send(context: ExecutionContext, message) -> None:
     try:
         connection = _connection()
     except ImproperlyConfigured as exc:
-        raise PermanentError(f"The email backend is misconfigured: {_text(str(exc))}") from None
+        raise PermanentError(
+            f"The email backend is misconfigured: {_text(str(exc))}",
+            code=PermanentCode.NOT_CONFIGURED,
+        ) from None
     is_anymail = isinstance(connection, AnymailBaseBackend)
     if is_anymail:
         message.metadata = {
@@ -302,7 +318,10 @@ def _send(context: ExecutionContext, message) -> None:
     except (smtplib.SMTPException, OSError) as exc:
         raise _smtp_error(exc) from None
     except BadHeaderError as exc:
-        raise PermanentError(f"Refused to send: a header contains a line break ({exc}).") from None
+        raise PermanentError(
+            f"Refused to send: a header contains a line break ({exc}).",
+            code=PermanentCode.INVALID_ACTION,
+        ) from None
     if not sent:
         raise TransientError("The email backend reported that nothing was sent.")
 
@@ -313,9 +332,12 @@ def _text(value: bytes | str) -> str:
     return " ".join(value.split())[:MAX_SERVER_TEXT]
 
 
-def _by_code(code: int, message: str, detail: dict) -> ExecutionError:
+def _by_code(
+    code: int, message: str, detail: dict, refused: str = PermanentCode.PROVIDER_REJECTED
+) -> ExecutionError:
+    """An SMTP reply: 5xx is permanent (`refused` says what was refused), else transient."""
     if code >= 500:
-        return PermanentError(message, detail=detail)
+        return PermanentError(message, code=refused, detail=detail)
     return TransientError(message, detail=detail)
 
 
@@ -331,7 +353,12 @@ def _smtp_error(exc: Exception) -> ExecutionError:
         summary = "; ".join(f"{addr}: {code} {text}" for addr, (code, text) in refused.items())
         detail = {"smtp_refused": {addr: code for addr, (code, _) in refused.items()}}
         worst = max((code for code, _ in refused.values()), default=550)
-        return _by_code(worst, f"Recipient refused by the mail server: {summary}", detail)
+        return _by_code(
+            worst,
+            f"Recipient refused by the mail server: {summary}",
+            detail,
+            refused=PermanentCode.INVALID_RECIPIENT,
+        )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         if isinstance(exc.__context__, TimeoutError):  # how smtplib reports a read timeout
             return _timed_out()
@@ -348,13 +375,26 @@ def _smtp_error(exc: Exception) -> ExecutionError:
             smtplib.SMTPHeloError: "The mail server refused HELO",
         }.get(type(exc), "The mail server answered")
         code = exc.smtp_code
-        return _by_code(code, f"{what}: {code} {_text(exc.smtp_error)}", {"smtp_code": code})
+        refused = (
+            PermanentCode.NOT_CONFIGURED  # our credentials are wrong, not the message
+            if isinstance(exc, smtplib.SMTPAuthenticationError)
+            else PermanentCode.PROVIDER_REJECTED
+        )
+        return _by_code(
+            code, f"{what}: {code} {_text(exc.smtp_error)}", {"smtp_code": code}, refused
+        )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return PermanentError(f"The mail server does not support it: {_text(str(exc))}")
+        return PermanentError(
+            f"The mail server does not support it: {_text(str(exc))}",
+            code=PermanentCode.PROVIDER_REJECTED,
+        )
     if isinstance(exc, smtplib.SMTPException):
         return TransientError(f"SMTP error: {_text(str(exc))}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return PermanentError(f"The mail server's TLS certificate is not trusted: {exc.reason}")
+        return PermanentError(
+            f"The mail server's TLS certificate is not trusted: {exc.reason}",
+            code=PermanentCode.NOT_CONFIGURED,
+        )
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
         return _timed_out()
     return TransientError(f"Could not reach the mail server: {_text(str(exc))}")
@@ -376,6 +416,7 @@ def _anymail_error(exc: AnymailError) -> ExecutionError:
         summary = ", ".join(f"{addr}: {status}" for addr, status in refused.items())
         return PermanentError(
             f"{esp} refused every recipient" + (f" ({summary})" if summary else "") + ".",
+            code=PermanentCode.INVALID_RECIPIENT,
             detail={"esp_refused": refused},
         )
     if isinstance(exc, AnymailAPIError):
@@ -387,15 +428,17 @@ def _anymail_error(exc: AnymailError) -> ExecutionError:
         detail = {"esp_status": status}
         if status is None or status == 429 or status >= 500:
             return TransientError(message, retry_after=_retry_after(response), detail=detail)
-        return PermanentError(message, detail=detail)
-    if isinstance(
-        exc,
-        AnymailInvalidAddress
-        | AnymailUnsupportedFeature
-        | AnymailSerializationError
-        | ImproperlyConfigured,
-    ):
-        return PermanentError(f"{esp} cannot send this message: {type(exc).__name__}.")
+        return PermanentError(message, code=PermanentCode.PROVIDER_REJECTED, detail=detail)
+    codes = {
+        AnymailInvalidAddress: PermanentCode.INVALID_RECIPIENT,
+        AnymailUnsupportedFeature: PermanentCode.INVALID_ACTION,
+        AnymailSerializationError: PermanentCode.INVALID_ACTION,
+        ImproperlyConfigured: PermanentCode.NOT_CONFIGURED,
+    }
+    for kind, code in codes.items():
+        if isinstance(exc, kind):
+            message = f"{esp} cannot send this message: {type(exc).__name__}."
+            return PermanentError(message, code=code)
     return TransientError(f"{esp} error: {type(exc).__name__}.")
 
 

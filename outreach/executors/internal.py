@@ -7,6 +7,7 @@ from config.exceptions import ValidationFailed
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
+    PermanentCode,
     PermanentError,
     register,
 )
@@ -28,7 +29,10 @@ class LifecycleStageExecutor:
             .first()
         )
         if contact is None:
-            raise PermanentError(f"Contact {params['contact_id']} no longer exists.")
+            raise PermanentError(
+                f"Contact {params['contact_id']} no longer exists.",
+                code=PermanentCode.INVALID_ACTION,
+            )
         try:
             contact_set_lifecycle_stage(
                 contact=contact,
@@ -38,7 +42,7 @@ class LifecycleStageExecutor:
                 action_id=action.public_id,
             )
         except ValidationFailed as exc:
-            raise PermanentError(exc.message) from None
+            raise PermanentError(exc.message, code=PermanentCode.INVALID_ACTION) from None
         return ExecutionResult(detail={"contact_id": contact.public_id, "stage": params["stage"]})
 
 
@@ -50,4 +54,7 @@ class TaskExecutor:
     types = ("task",)
 
     def execute(self, context: ExecutionContext) -> ExecutionResult:
-        raise PermanentError("A task is completed by a person, not by the dispatcher.")
+        raise PermanentError(
+            "A task is completed by a person, not by the dispatcher.",
+            code=PermanentCode.INVALID_ACTION,
+        )

@@ -47,6 +47,7 @@ from django.utils import timezone
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
+    PermanentCode,
     PermanentError,
     TransientError,
     register,
@@ -141,16 +142,19 @@ def _config() -> tuple[str, str]:
     url = (settings.LINKEDIN_WEBHOOK_URL or "").strip()
     secret = (settings.LINKEDIN_WEBHOOK_SECRET or "").strip()
     if not url or not secret:
-        raise PermanentError(NOT_CONFIGURED)
+        raise PermanentError(NOT_CONFIGURED, code=PermanentCode.NOT_CONFIGURED)
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise PermanentError(
-            f"LINKEDIN_WEBHOOK_URL must be an http(s) URL with a host; refusing {parts.scheme!r}."
+            f"LINKEDIN_WEBHOOK_URL must be an http(s) URL with a host; refusing {parts.scheme!r}.",
+            code=PermanentCode.NOT_CONFIGURED,
         )
     try:
         secret_key(secret)
     except ValueError as exc:
-        raise PermanentError(f"LINKEDIN_WEBHOOK_SECRET is invalid: {exc}") from None
+        raise PermanentError(
+            f"LINKEDIN_WEBHOOK_SECRET is invalid: {exc}", code=PermanentCode.NOT_CONFIGURED
+        ) from None
     return url, secret
 
 
@@ -219,7 +223,7 @@ class LinkedInWebhookExecutor:
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
                     detail=detail,
                 )
-            raise PermanentError(message, detail=detail)
+            raise PermanentError(message, code=PermanentCode.PROVIDER_REJECTED, detail=detail)
 
         provider_id = _provider_id(response, fallback=msg_id)
         recorded = record_outbound_message(

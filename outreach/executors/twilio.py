@@ -58,6 +58,7 @@ from django.conf import settings
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
+    PermanentCode,
     PermanentError,
     TransientError,
     register,
@@ -95,7 +96,7 @@ class TwilioClient:
         sid = (settings.TWILIO_ACCOUNT_SID or "").strip()
         token = (settings.TWILIO_AUTH_TOKEN or "").strip()
         if not sid or not token:
-            raise PermanentError(NOT_CONFIGURED)
+            raise PermanentError(NOT_CONFIGURED, code=PermanentCode.NOT_CONFIGURED)
         return cls(
             account_sid=sid,
             auth_token=token,
@@ -136,6 +137,7 @@ class TwilioClient:
                 raise PermanentError(
                     f"Twilio answered HTTP {status} without a resource sid; the request was "
                     "probably accepted, so it is not retried.",
+                    code=PermanentCode.PROVIDER_REJECTED,
                     detail={"http_status": status, "outcome": "unknown"},
                 )
             return data
@@ -151,7 +153,25 @@ class TwilioClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 detail=detail,
             )
-        raise PermanentError(f"{described} (HTTP {status})", detail=detail)
+        raise PermanentError(
+            f"{described} (HTTP {status})", code=_failure_code(status, code), detail=detail
+        )
+
+
+# Twilio error codes that mean the `To` number cannot be sent to
+# (https://www.twilio.com/docs/api/errors): invalid, unreachable, not a mobile.
+INVALID_RECIPIENT_CODES = {21211, 21214, 21217, 21401, 21612, 21614}
+# Our credentials or account, not the message (20003: authentication failed).
+NOT_CONFIGURED_CODES = {20003}
+
+
+def _failure_code(status: int, code: object) -> str:
+    """The FailureCode of a 4xx answer (outreach.executors.PermanentCode)."""
+    if code in INVALID_RECIPIENT_CODES:
+        return PermanentCode.INVALID_RECIPIENT
+    if code in NOT_CONFIGURED_CODES or status == 401:
+        return PermanentCode.NOT_CONFIGURED
+    return PermanentCode.PROVIDER_REJECTED
 
 
 def status_callback() -> dict[str, str]:
@@ -220,7 +240,8 @@ class TwilioCallExecutor:
         if len(twiml) > TWIML_MAX_CHARS:
             raise PermanentError(
                 f"The call script makes {len(twiml)} characters of TwiML; Twilio accepts at "
-                f"most {TWIML_MAX_CHARS} (error 32018). Shorten the script."
+                f"most {TWIML_MAX_CHARS} (error 32018). Shorten the script.",
+                code=PermanentCode.INVALID_ACTION,
             )
         form = {
             "To": params["recipient_phone"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import template
 from django.contrib import admin
 from django.db.models import Count, Q
@@ -12,6 +14,16 @@ from django.utils.http import urlencode
 from outreach.models import Action, ActionStatus, PendingApproval
 
 register = template.Library()
+
+
+@register.filter
+def when(value: dt.datetime | None) -> str:
+    """A time in the one format of the reviewers' pages, in the active (the
+    reviewer's) zone with its name and offset, UTC on hover (see
+    outreach/admin/reviewer_time.py)."""
+    from outreach.admin.reviewer_time import when_html
+
+    return when_html(value)
 
 
 @register.simple_tag(takes_context=True)

@@ -111,3 +111,17 @@ def test_the_list_runs_a_constant_number_of_queries(
         assert len(owner_client.get("/v1/api-keys?limit=1").json()["api_keys"]) == 1
     with django_assert_num_queries(4):
         assert len(owner_client.get("/v1/api-keys?limit=100").json()["api_keys"]) == 31
+
+
+def test_a_skip_past_the_cap_is_a_400_naming_skip(owner_client):
+    response = owner_client.get("/v1/api-keys", {"skip": "100000000000000000000"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["skip"]
+
+
+def test_a_nul_in_the_name_is_a_400_naming_it(owner_client):
+    response = owner_client.post(
+        "/v1/api-keys", {"name": "ci\u0000", "scopes": ["actions:read"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["name"]

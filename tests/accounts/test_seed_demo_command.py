@@ -77,7 +77,7 @@ def test_it_seeds_demo_actions_awaiting_approval_once():
 
     seed()
     seed()
-    assert Action.objects.filter(status=ActionStatus.PENDING_APPROVAL).count() == 4
+    assert Action.objects.filter(status=ActionStatus.PENDING_APPROVAL).count() == 5
 
 
 def test_demo_actions_are_linked_to_demo_contacts():
@@ -88,7 +88,7 @@ def test_demo_actions_are_linked_to_demo_contacts():
     seed()
     assert Contact.objects.count() == 4
     linked = Action.objects.filter(contact__isnull=False, enrollment__isnull=True).count()
-    assert linked == 4  # ada, grace, John's phone, Jane's LinkedIn
+    assert linked == 5  # ada, grace, John's phone, Jane's phone and LinkedIn
     # and the demo cadence's first step, for John (once, though seeded twice)
     step = Action.objects.get(enrollment__isnull=False)
     assert (step.contact.firstname, step.cadence.name) == ("John", "Demo: 3-touch follow-up")

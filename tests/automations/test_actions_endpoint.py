@@ -98,7 +98,8 @@ def test_it_creates_the_seeds_example(owner_client, workspace):
     assert body["name"] == "Call CRM"
     assert body["actionType"] == "ApiCall"
     assert body["apiMethod"] == "PUT"
-    assert body["apiHeaders"] == '{"Content-Type":"application/json"}'
+    assert body["apiHeaders"] == '{"Content-Type":"********"}'  # values are secrets
+    assert definition.api_headers == '{"Content-Type":"application/json"}'
     assert body["overrideApiAuthenticationType"] == "Bearer"
     assert body["toolCallTimeoutSeconds"] == 30
     assert body["waitSeconds"] is None
@@ -605,6 +606,87 @@ def test_an_empty_secret_clears_it_and_a_value_replaces_it(owner_client):
     assert (body["hasOverrideApiPassword"], body["hasOverrideApiToken"]) == (False, True)
 
 
+# --- apiHeaders: values are secrets
+API_KEY = "hdr_k3y_5up3r-s3cret-value"
+HEADERS = '{"X-Api-Key":"' + API_KEY + '","X-Ticket":"{{ ticket.id }}"}'
+MASKED = '{"X-Api-Key":"********","X-Ticket":"********"}'
+
+
+def stored_headers(pk: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_headers FROM automations_actiondefinition WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
+
+
+def create_with_headers(client) -> int:
+    response = client.post(URL, {**VALID, "apiHeaders": HEADERS}, format="json")
+    assert response.status_code == 201, response.content
+    assert API_KEY not in response.content.decode()
+    assert response.json()["apiHeaders"] == MASKED
+    return response.json()["actionID"]
+
+
+def test_it_never_returns_a_header_value(owner_client):
+    pk = create_with_headers(owner_client)
+    for path in (URL, f"{URL}/{pk}", f"{URL}/available"):
+        response = owner_client.get(path)
+        assert response.status_code == 200
+        assert API_KEY not in response.content.decode()
+    assert owner_client.get(f"{URL}/{pk}").json()["apiHeaders"] == MASKED
+    assert owner_client.get(URL).json()["items"][0]["apiHeaders"] == MASKED
+
+
+def test_it_stores_header_values_encrypted(owner_client):
+    pk = create_with_headers(owner_client)
+    at_rest = stored_headers(pk)
+    assert at_rest and API_KEY not in at_rest and "X-Api-Key" not in at_rest
+    assert ActionDefinition.objects.get(pk=pk).api_headers == HEADERS
+
+
+def test_a_masked_header_value_keeps_the_stored_one(owner_client):
+    pk = create_with_headers(owner_client)
+    read = owner_client.get(f"{URL}/{pk}").json()
+    put(owner_client, pk, apiHeaders=read["apiHeaders"])  # what was read, sent back
+    assert ActionDefinition.objects.get(pk=pk).api_headers == HEADERS
+
+    # Names match in any case; a header left out is dropped, a new one is added.
+    put(owner_client, pk, apiHeaders='{"x-api-key":"********","X-New":"1"}')
+    assert ActionDefinition.objects.get(pk=pk).api_headers == (
+        '{"x-api-key":"' + API_KEY + '","X-New":"1"}'
+    )
+    put(owner_client, pk)  # apiHeaders left out: kept
+    assert API_KEY in ActionDefinition.objects.get(pk=pk).api_headers
+
+
+def test_a_new_header_value_replaces_the_stored_one(owner_client):
+    pk = create_with_headers(owner_client)
+    put(owner_client, pk, apiHeaders='{"X-Api-Key":"rotated-key-0001","X-Ticket":"********"}')
+    definition = ActionDefinition.objects.get(pk=pk)
+    assert definition.api_headers == '{"X-Api-Key":"rotated-key-0001","X-Ticket":"{{ ticket.id }}"}'
+    assert "rotated-key-0001" not in stored_headers(pk)
+    put(owner_client, pk, apiHeaders=None)
+    assert ActionDefinition.objects.get(pk=pk).api_headers == ""
+
+
+def test_a_masked_value_with_nothing_stored_behind_it_is_a_400(owner_client):
+    response = owner_client.post(
+        URL, {**VALID, "apiHeaders": '{"X-Api-Key":"********"}'}, format="json"
+    )
+    body = problem(response, 400)
+    assert list(body["errors"]) == ["apiHeaders"]
+    assert "'X-Api-Key'" in body["errors"]["apiHeaders"][0]
+    assert not ActionDefinition.objects.exists()
+
+    pk = create_with_headers(owner_client)
+    response = owner_client.put(
+        f"{URL}/{pk}",
+        {**VALID, "actionID": pk, "apiHeaders": '{"X-Other":"********"}'},
+        format="json",
+    )
+    assert list(problem(response, 400)["errors"]) == ["apiHeaders"]
+    assert ActionDefinition.objects.get(pk=pk).api_headers == HEADERS
+
+
 def test_settings_are_shared_by_the_workspace(client_for, member, workspace):
     definition = make_definition(workspace)
     client = client_for(member, workspace, [Scope.SETTINGS_MANAGE])
@@ -655,3 +737,140 @@ def test_changing_the_type_checks_the_new_types_needs(owner_client, workspace):
     assert set(problem(response, 400)["errors"]) == {"waitSeconds"}
     definition.refresh_from_db()
     assert definition.action_type == "Close"
+
+
+# --- templates must compile (nesting included)
+TOO_DEEP = "{{ " + "(" * 100 + "ticket.id" + ")" * 100 + " }}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"apiBodyTemplate": TOO_DEEP}, "apiBodyTemplate"),
+        ({"apiBodyTemplate": '{"note": "' + TOO_DEEP + '"}'}, "apiBodyTemplate"),
+        ({"apiEndpoint": "/customers/" + TOO_DEEP}, "apiEndpoint"),
+        ({"apiHeaders": '{"X-Ticket": "' + TOO_DEEP + '"}'}, "apiHeaders"),
+        ({"apiBodyTemplate": "{{ ticket.id "}, "apiBodyTemplate"),
+        (
+            {"actionType": "ReplySend", "apiEndpoint": None, "apiBodyTemplate": TOO_DEEP},
+            "apiBodyTemplate",
+        ),
+    ],
+)
+def test_a_template_that_does_not_compile_is_a_400_naming_it(owner_client, changes, field):
+    # 100 nested parentheses was a RecursionError at run time, leaving the step pending.
+    body = problem(owner_client.post(URL, {**VALID, **changes}, format="json"), 400)
+    assert list(body["errors"]) == [field]
+    assert body["errors"][field][0].startswith("The template does not compile")
+    assert not ActionDefinition.objects.exists()
+
+
+def test_put_with_a_template_nested_too_deeply_is_a_400(owner_client, workspace):
+    definition = make_definition(workspace)
+    response = owner_client.put(
+        f"{URL}/{definition.pk}",
+        {
+            "actionID": definition.pk,
+            "name": "Send reply",
+            "actionType": "ReplySend",
+            "apiBodyTemplate": TOO_DEEP,
+        },
+        format="json",
+    )
+    assert "more than 20 levels deep" in problem(response, 400)["errors"]["apiBodyTemplate"][0]
+    definition.refresh_from_db()
+    assert definition.api_body_template == "Thanks for your message."
+
+
+def test_a_template_a_type_does_not_run_is_not_checked(owner_client):
+    # A Forward keeps whatever body it carries (hidden in the admin); it never renders it.
+    body = {"name": "Fwd", "actionType": "Forward", "forwardRecipients": "team@example.com"}
+    response = owner_client.post(URL, {**body, "apiBodyTemplate": TOO_DEEP}, format="json")
+    assert response.status_code == 201, response.json()
+
+
+# --- templates name only known variables (contacts.vocabulary, automations.context)
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {"actionType": "Send", "apiEndpoint": None, "apiBodyTemplate": "{{ endUser.nmae }}"},
+            "apiBodyTemplate",
+            "Unknown variable 'endUser.nmae' (did you mean 'endUser.name'?).",
+        ),
+        (
+            {"apiEndpoint": "/customers/{{ endUser.customerNumbr }}"},
+            "apiEndpoint",
+            "Unknown variable 'endUser.customerNumbr' (did you mean 'endUser.customerNumber'?).",
+        ),
+        (
+            {"apiBodyTemplate": '{"status": "{{ tickt.status }}"}'},
+            "apiBodyTemplate",
+            "Unknown variable 'tickt' (did you mean 'ticket'?).",
+        ),
+        (
+            {"apiHeaders": '{"X-Ticket": "{{ ticket.nope }}"}'},
+            "apiHeaders",
+            "Unknown variable 'ticket.nope'.",
+        ),
+    ],
+)
+def test_an_unknown_variable_is_a_400_naming_the_field_and_the_variable(
+    owner_client, changes, field, message
+):
+    body = problem(owner_client.post(URL, {**VALID, **changes}, format="json"), 400)
+    assert body["errors"] == {field: [message]}
+    assert not ActionDefinition.objects.exists()
+
+
+def test_put_with_an_unknown_variable_is_a_400_and_changes_nothing(owner_client, workspace):
+    definition = make_definition(workspace)
+    response = owner_client.put(
+        f"{URL}/{definition.pk}",
+        {
+            "actionID": definition.pk,
+            "name": "Send reply",
+            "actionType": "ReplySend",
+            "apiBodyTemplate": "Hi {{ contact.frist_name }}",
+        },
+        format="json",
+    )
+    assert problem(response, 400)["errors"] == {
+        "apiBodyTemplate": [
+            "Unknown variable 'contact.frist_name' (did you mean 'contact.firstname'?)."
+        ]
+    }
+    definition.refresh_from_db()
+    assert definition.api_body_template == "Thanks for your message."
+
+
+def test_both_vocabularies_are_accepted(owner_client):
+    template = (
+        "Hi {{ endUser.firstName }} / {{ contact.firstname }} ({{ contact.customerNumber }}), "
+        "about {{ ticket.subject }} / {{ conversation.subject }}: {{ message.body }} "
+        "{{ topic.name }} {{ escalation.reason }} {{ call.transcript }} "
+        "{{ changes.firstname.to }} {{ arguments.orderId }}"
+    )
+    body = {"name": "Reply", "actionType": "ReplySend", "apiBodyTemplate": template}
+    response = owner_client.post(URL, body, format="json")
+    assert response.status_code == 201, response.json()
+
+
+def test_a_path_a_response_field_mapping_writes_is_known(owner_client, workspace):
+    # An earlier ApiCall step maps its answer into the context; a later step reads it.
+    lookup = {
+        **VALID,
+        "name": "Look up",
+        "responseFieldMapping": '{"crm.accountId": "id", "endUser.tier": "tier"}',
+    }
+    assert owner_client.post(URL, lookup, format="json").status_code == 201
+    reply = {
+        "name": "Reply",
+        "actionType": "ReplySend",
+        "apiBodyTemplate": "{{ crm.accountId }} {{ endUser.tier }} {{ contact.tier }}",
+    }
+    assert owner_client.post(URL, reply, format="json").status_code == 201
+    other = {**reply, "apiBodyTemplate": "{{ crm2.accountId }}"}
+    assert list(problem(owner_client.post(URL, other, format="json"), 400)["errors"]) == [
+        "apiBodyTemplate"
+    ]

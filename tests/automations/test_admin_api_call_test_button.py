@@ -110,7 +110,7 @@ def test_it_shows_the_rendered_request_and_the_mapped_answer(
     assert request["method"] == "PUT"
     assert request["url"] == server.url("/api/v1/customers/C-1001")
     assert request["headers"]["Authorization"] == "[redacted]"
-    assert request["headers"]["X-Ticket"] == "cv_sample"
+    assert request["headers"]["X-Ticket"] == "[redacted]"  # api_headers values are secrets
     assert json.loads(request["body"]) == {
         "status": "open",
         "name": "Dana",
@@ -125,8 +125,9 @@ def test_it_shows_the_rendered_request_and_the_mapped_answer(
     assert "crm-77" in html and "gold" in html
     assert TOKEN not in html  # neither the header nor the server's echo of it
 
-    [sent] = server.requests  # and it really went out, with the real token
+    [sent] = server.requests  # and it really went out, with the real token and header
     assert sent["headers"]["authorization"] == f"Bearer {TOKEN}"
+    assert sent["headers"]["x-ticket"] == "cv_sample"
 
 
 def test_the_context_given_is_the_one_rendered(staff, workspace, server, allow_loopback):
@@ -154,6 +155,22 @@ def test_basic_credentials_never_reach_the_page(staff, workspace, server, allow_
     assert response.context["outcome"]["ok"] is True
     assert PASSWORD not in html and TOKEN not in html
     assert "hello [redacted]" in html
+
+
+def test_header_values_never_reach_the_page(staff, workspace, server, allow_loopback):
+    key = "hdr-Test-Butt0n-s3cret"
+    server.reply("/api/v1/customers/C-1001", 200, f"your key is {key}".encode())
+    definition = crm_call(
+        workspace, server, api_headers=json.dumps({"X-Api-Key": key}), response_field_mapping=""
+    )
+    response = run(staff, definition)
+    outcome = response.context["outcome"]
+    assert outcome["ok"] is True
+    assert outcome["request"]["headers"]["X-Api-Key"] == "[redacted]"
+    html = response.content.decode()
+    assert key not in html
+    assert "your key is [redacted]" in html
+    assert server.requests[0]["headers"]["x-api-key"] == key  # the real value went out
 
 
 def test_an_error_answer_is_shown_with_the_request(staff, workspace, server, allow_loopback):

@@ -112,6 +112,16 @@ def test_topic_errors_name_the_bad_entry(staff, workspace):
     assert not Topic.objects.exists()
 
 
+def test_the_topic_form_refuses_a_pattern_re2_cannot_run(staff, workspace):
+    # The same check as /api/Topics (services.check_pattern): detection runs on RE2.
+    data = form_data(staff.get(f"{TOPICS}add/"))
+    data.update(name="Echo", patterns="ok\n(a)\\1\n(?<!re)fund")
+    errors = field_errors(staff.post(f"{TOPICS}add/", data))
+    assert errors["patterns"][0].startswith("“(a)\\1”: Not a valid regular expression")
+    assert errors["patterns"][1].startswith("“(?<!re)fund”: Not a valid regular expression")
+    assert not Topic.objects.exists()
+
+
 def test_a_duplicate_topic_name_is_an_error_on_the_name(staff, workspace):
     services.topic_create(workspace=workspace, name="Billing")
     data = form_data(staff.get(f"{TOPICS}add/"))

@@ -258,6 +258,36 @@ def test_secrets_are_redacted_from_error_details(server, define):
     assert excinfo.value.detail["status"] == 401
 
 
+HEADER_KEY = "hdr_live_K3y-0f-the-CRM"
+
+
+def test_header_values_reach_the_server_and_nowhere_else(server, define, caplog):
+    json_reply(server, "/api/v1/me", {"echo": HEADER_KEY, "id": "C-1001"})
+    definition = define(
+        api_endpoint="/me",
+        api_headers=json.dumps(
+            {"X-Api-Key": HEADER_KEY, "X-Customer": "{{ endUser.customerNumber }}"}
+        ),
+        response_field_mapping=json.dumps({"ticket.echo": "echo", "ticket.customer": "id"}),
+    )
+    with connection.cursor() as cursor:  # encrypted at rest
+        cursor.execute(
+            "SELECT api_headers FROM automations_actiondefinition WHERE id = %s",
+            [definition.pk],
+        )
+        assert HEADER_KEY not in cursor.fetchone()[0]
+
+    result = run_api_call(definition, CONTEXT, with_request=True)
+    sent = server.requests[0]["headers"]
+    assert (sent["x-api-key"], sent["x-customer"]) == (HEADER_KEY, "C-1001")
+    assert HEADER_KEY not in json.dumps(result)  # echoed by the server, redacted here
+    # A templated value is the run's own data, not a stored secret: mapped back as is.
+    assert result["mapped"] == {"ticket.echo": "[redacted]", "ticket.customer": "C-1001"}
+    headers = result["request"]["headers"]
+    assert (headers["X-Api-Key"], headers["X-Customer"]) == ("[redacted]", "[redacted]")
+    assert HEADER_KEY not in caplog.text
+
+
 # --- the response ---------------------------------------------------------------------------
 def test_response_field_mapping_back_into_the_context(server, define):
     json_reply(
@@ -425,3 +455,37 @@ def test_path_helpers():
     assert target == {"a": 1, "x": {"y": {"z": 2}}}
     with pytest.raises(PermanentError, match="not an object"):
         set_path(target, "a.b", 3)
+
+
+# --- the template vocabulary's aliases ------------------------------------------------------
+def test_the_hubs_names_reach_the_same_context_as_answerpals(server, define):
+    # The run's context says endUser and ticket; contact and conversation are the same.
+    json_reply(server, "/api/v1/customers/C-1001", {})
+    definition = define(
+        api_endpoint="/customers/{{ contact.customerNumber }}",
+        api_method="POST",
+        api_body_template='{"email": "{{ contact.email }}", "ticket": "{{ conversation.id }}"}',
+    )
+    result = run_api_call(definition, CONTEXT)
+    [request] = server.requests
+    assert request["path"] == "/api/v1/customers/C-1001"
+    assert json.loads(request["body"]) == {"email": "ada@example.com", "ticket": "77"}
+    assert result["warnings"] == []
+
+
+def test_render_request_builds_the_request_without_sending_it(server, define):
+    from automations.api_call import render_request
+
+    definition = define(
+        api_endpoint="/customers/{{ endUser.customerNumber }}",
+        api_method="put",
+        api_headers=json.dumps({"X-Api-Key": "s3cret-header-value"}),
+        api_body_template='{"status": "{{ ticket.status }}", "who": "{{ contact.nope }}"}',
+    )
+    preview = render_request(definition, CONTEXT)
+    assert preview["method"] == "PUT"
+    assert preview["url"] == server.url("/api/v1/customers/C-1001")
+    assert json.loads(preview["body"]) == {"status": "open", "who": ""}
+    assert preview["warnings"] == ["api_body_template: 'nope' is missing and rendered empty"]
+    assert "s3cret" not in json.dumps(preview)  # headers are secrets: left out
+    assert server.requests == []

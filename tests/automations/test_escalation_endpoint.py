@@ -219,3 +219,11 @@ def test_it_answers_404_for_another_workspaces_conversation(
 def test_it_needs_contacts_write(client_for, owner, workspace, conversation):
     client = client_for(owner, workspace, ["contacts:read"])
     assert client.post(url(conversation), {}, format="json").status_code == 403
+
+
+def test_a_nul_in_the_conversation_id_is_a_404(owner_client):
+    # It reached the lookup, which PostgreSQL refuses (a 500).
+    for verb in ("escalate", "close"):
+        response = owner_client.post(f"/v1/conversations/th_1%00/{verb}", {}, format="json")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"

@@ -201,3 +201,75 @@ def test_no_run_is_stored_when_nothing_is_linked(owner_client):
 
     owner_client.post("/v1/contacts", {"email": "jane@example.com"}, format="json")
     assert not HookRun.objects.exists()
+
+
+# 100 nested parentheses: a RecursionError once, which left the step pending for retries.
+TOO_DEEP = "{{ " + "(" * 100 + "ticket.id" + ")" * 100 + " }}"
+
+
+@pytest.mark.parametrize(
+    ("action_type", "fields", "where"),
+    [
+        ("ReplySend", {"api_body_template": TOO_DEEP}, "apiBodyTemplate"),
+        ("ApiCall", {"api_endpoint": "https://crm.example.com/" + TOO_DEEP}, "api_endpoint"),
+    ],
+)
+def test_a_stored_template_nested_too_deeply_fails_the_step(
+    workspace,
+    define,
+    email_identity,
+    django_capture_on_commit_callbacks,
+    action_type,
+    fields,
+    where,
+):
+    # Stored as it was before saving checked it (define() bypasses the services).
+    link(workspace, "OnEscalate", define("deep", action_type, **fields), 1)
+    conversation = Conversation.objects.create(workspace=workspace, channel="email")
+    run = fire_hook(
+        workspace=workspace, hook_name="OnEscalate", context={}, conversation=conversation
+    )
+    drain_steps(django_capture_on_commit_callbacks)
+    step = run.steps.get()
+    assert step.status == "failed"
+    assert step.error.startswith(f"{where}: ")
+    assert "more than 20 levels deep" in step.error
+    assert step.attempts == 1
+    run.refresh_from_db()
+    assert run.status == "completed"
+
+
+def test_a_recursion_error_fails_the_step_instead_of_retrying(
+    workspace, define, monkeypatch, django_capture_on_commit_callbacks
+):
+    def too_deep(**kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("automations.step_executors.execute_definition", too_deep)
+    link(workspace, "OnClose", define("close", "Close"), 1)
+    run = fire_hook(workspace=workspace, hook_name="OnClose", context={})
+    drain_steps(django_capture_on_commit_callbacks)
+    step = run.steps.get()
+    assert (step.status, step.error, step.attempts) == ("failed", "Input nested too deeply.", 1)
+
+
+def test_a_reply_may_name_the_contact_in_either_vocabulary(
+    workspace, define, email_identity, make_contact, django_capture_on_commit_callbacks
+):
+    from automations.context import hook_context
+
+    ada = make_contact("ada@example.com", firstname="Ada")
+    conversation = Conversation.objects.create(workspace=workspace, channel="email", contact=ada)
+    body = "{{ contact.firstname }}/{{ endUser.firstName }}/{{ conversation.id }}/{{ ticket.id }}"
+    link(workspace, "OnEscalate", define("reply", "ReplySend", api_body_template=body), 1)
+    fire_hook(
+        workspace=workspace,
+        hook_name="OnEscalate",
+        context=hook_context(ada, conversation, None),
+        conversation=conversation,
+        contact=ada,
+    )
+    drain_steps(django_capture_on_commit_callbacks)
+    drafted = Action.objects.get(type="email_message")
+    ids = f"{conversation.public_id}/{conversation.public_id}"
+    assert drafted.params["body"] == f"Ada/Ada/{ids}"

@@ -354,6 +354,140 @@ def test_allow_list_wildcard_and_invalid_entries(settings, resolver):
         vet("http://crm.corp.example/")
 
 
+# --- the allow-list's ports and the service's own address -----------------------------------
+@pytest.fixture
+def hub(settings, server) -> LocalServer:
+    """The local server plays the hub itself: PUBLIC_BASE_URL names its port; the web
+    process is taken to listen elsewhere (HOST/PORT)."""
+    settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{server.port}"
+    settings.LISTEN_HOST = "127.0.0.1"
+    settings.LISTEN_PORT = 8000
+    return server
+
+
+@pytest.mark.parametrize(
+    ("entry", "host"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.0.0.1", "2130706433"),
+        ("127.0.0.0/8", "127.0.0.2"),  # any loopback address reaches a server on 0.0.0.0
+        ("localhost", "localhost"),
+    ],
+)
+def test_a_port_less_entry_does_not_reach_the_service_itself(hub, settings, entry, host):
+    settings.OUTBOUND_HTTP_ALLOWLIST = [entry]
+    hub.reply("/v1/me", 200, b"the hub")
+    with pytest.raises(BlockedDestination, match="this service's own address") as excinfo:
+        safe_request("GET", hub.url("/v1/me", host=host), timeout=5)
+    assert f"host:{hub.port}" in str(excinfo.value)
+    assert hub.requests == []
+
+
+def test_an_entry_naming_the_service_s_port_reaches_it(hub, settings):
+    settings.OUTBOUND_HTTP_ALLOWLIST = [f"127.0.0.1:{hub.port}"]
+    hub.reply("/v1/me", 200, b"the hub")
+    assert safe_request("GET", hub.url("/v1/me"), timeout=5).body == b"the hub"
+    settings.OUTBOUND_HTTP_ALLOWLIST = [f"localhost:{hub.port}"]
+    assert safe_request("GET", hub.url("/v1/me", host="localhost"), timeout=5).body == b"the hub"
+
+
+def test_an_entry_with_a_port_allows_that_port_only(server, settings):
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1:9999"]
+    assert vet("http://127.0.0.1:9999/").port == 9999
+    with pytest.raises(BlockedDestination, match="loopback"):
+        vet(server.url("/"))
+    with pytest.raises(BlockedDestination, match="loopback"):
+        vet("http://127.0.0.1/")  # port 80
+    assert server.requests == []
+
+
+def test_the_listen_port_is_refused_on_every_private_address_when_bound_to_all(settings):
+    """Bound to 0.0.0.0 (the Procfile's default), any private address may be this
+    machine's own, so the listen port needs naming on all of them."""
+    settings.PUBLIC_BASE_URL = "https://hub.example.com"
+    settings.LISTEN_HOST = None
+    settings.LISTEN_PORT = 8000
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["10.0.0.0/8"]
+    with pytest.raises(BlockedDestination, match="own address"):
+        vet("http://10.1.2.3:8000/")
+    assert vet("http://10.1.2.3:8001/").port == 8001
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["10.0.0.0/8:8000"]
+    assert vet("http://10.1.2.3:8000/").port == 8000
+    # Bound to loopback only, a private address is someone else's.
+    settings.LISTEN_HOST = "127.0.0.1"
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["10.0.0.0/8", "127.0.0.1"]
+    assert vet("http://10.1.2.3:8000/").port == 8000
+    with pytest.raises(BlockedDestination, match="own address"):
+        vet("http://127.0.0.1:8000/")
+
+
+def test_the_public_base_url_s_host_is_the_service_s_own(settings, resolver):
+    settings.PUBLIC_BASE_URL = "http://hub.internal:8080"
+    settings.LISTEN_HOST = "127.0.0.1"
+    resolver.answers["hub.internal"] = ["10.0.0.5"]
+    resolver.answers["crm.internal"] = ["10.0.0.6"]
+    for entries in (["*.internal"], ["10.0.0.0/8"], ["hub.internal"]):
+        settings.OUTBOUND_HTTP_ALLOWLIST = entries
+        with pytest.raises(BlockedDestination, match="own address"):
+            vet("http://hub.internal:8080/")
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["*.internal"]
+    assert str(vet("http://crm.internal:8080/").address) == "10.0.0.6"
+    assert str(vet("http://hub.internal:9090/").address) == "10.0.0.5"
+    settings.OUTBOUND_HTTP_ALLOWLIST = ["hub.internal:8080"]
+    assert str(vet("http://hub.internal:8080/").address) == "10.0.0.5"
+
+
+def test_a_redirect_to_the_service_itself_is_refused(hub, settings):
+    other = LocalServer()
+    try:
+        settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1"]
+        other.redirect("/go", hub.url("/v1/me"))
+        with pytest.raises(BlockedDestination, match="own address"):
+            safe_request("GET", other.url("/go"), timeout=5)
+        assert hub.requests == []
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "crm.internal:8443",
+        "*.corp.example:443",
+        "10.1.2.3:80",
+        "10.1.0.0/16:443",
+        "[fd00::1]:8080",
+        "[fd00::/8]",
+        "fd00::1",
+        "CRM.Internal.",
+    ],
+)
+def test_allow_list_entries_with_and_without_ports_are_accepted(settings, entry):
+    settings.OUTBOUND_HTTP_ALLOWLIST = [entry]
+    assert outbound.Allowlist.from_settings().entries
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "crm.internal:",
+        "crm.internal:0",
+        "crm.internal:65536",
+        "crm.internal:http",
+        "10.1.2.3:80:1",
+        "[fd00::1",
+        "[fd00::1]8080",
+        "[nope]:80",
+        "127.1:80",
+        "a b:80",
+    ],
+)
+def test_malformed_allow_list_entries_fail_loudly(settings, entry):
+    settings.OUTBOUND_HTTP_ALLOWLIST = [entry]
+    with pytest.raises(ImproperlyConfigured, match="OUTBOUND_HTTP_ALLOWLIST"):
+        outbound.Allowlist.from_settings()
+
+
 def test_redirect_chain_within_the_allow_list(server, allow_loopback):
     server.redirect("/a", "/b", 301)
     server.redirect("/b", server.url("/c"), 307)
@@ -686,3 +820,21 @@ def test_parse_ipv4_literal_rejects_invalid_numbers(literal):
 def test_refusal_reason_of_a_public_address_is_none():
     assert outbound.refusal_reason(ipaddress.ip_address("93.184.216.34")) is None
     assert outbound.refusal_reason(ipaddress.ip_address("2606:4700::1111")) is None
+
+
+@pytest.mark.parametrize("url", ["http://93.184.216.34/", "https://crm.example.com/x"])
+def test_with_public_destinations_off_only_the_allow_list_is_reached(settings, resolver, url):
+    settings.OUTBOUND_HTTP_PUBLIC = False
+    settings.OUTBOUND_HTTP_ALLOWLIST = []
+    resolver.answers["crm.example.com"] = ["93.184.216.34"]
+    with pytest.raises(BlockedDestination, match="OUTBOUND_HTTP_PUBLIC=0"):
+        vet(url)
+    assert resolver.calls == []  # refused before any DNS lookup
+
+
+def test_with_public_destinations_off_an_allow_listed_server_is_still_reached(
+    server, allow_loopback, settings
+):
+    settings.OUTBOUND_HTTP_PUBLIC = False
+    server.reply("/hello", 200, b"ok")
+    assert safe_request("GET", server.url("/hello"), timeout=5).status_code == 200

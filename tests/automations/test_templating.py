@@ -254,6 +254,69 @@ def test_template_source_size_is_capped():
         validate("x" * (templating.MAX_TEMPLATE_CHARS + 1))
 
 
+# --- nesting --------------------------------------------------------------------------------
+def nested(depth: int, opening: str, closing: str, inner: str = "1") -> str:
+    return opening * depth + inner + closing * depth
+
+
+DEEP = templating.MAX_NESTING_DEPTH + 1
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ " + nested(100, "(", ")") + " }}", "brackets more than 20 levels"),  # the issue's
+        ("{{ " + nested(DEEP, "(", ")") + " }}", "brackets more than 20 levels"),
+        ("{{ " + nested(DEEP, "[", "]") + " }}", "brackets more than 20 levels"),
+        ("{{ " + nested(DEEP, "{'a': ", "}") + " }}", "brackets more than 20 levels"),
+        ("{{ " + nested(1000, "range(", ")") + " }}", "brackets more than 20 levels"),
+        (nested(DEEP, "{% if 1 %}", "{% endif %}", "x"), "blocks more than 20 levels"),
+        (nested(DEEP, "{% for x in [1] %}", "{% endfor %}", "x"), "blocks more than 20 levels"),
+        (nested(DEEP, "{% set x %}", "{% endset %}", "x"), "blocks more than 20 levels"),
+        ("{{ 1" + " + 1" * 500 + " }}", "expressions are nested more than 64"),
+        ("{{ " + "not " * 500 + "1 }}", "expressions are nested more than 64"),
+        ("{{ 'a'" + "|lower" * 500 + " }}", "expressions are nested more than 64"),
+        ("{{ a" + ".b" * 500 + " }}", "expressions are nested more than 64"),
+        ("{{ " + "1 if x else " * 300 + "2 }}", "expressions are nested more than 64"),
+    ],
+)
+def test_a_template_nested_too_deeply_is_invalid(template, message):
+    # Each was a RecursionError (or a SyntaxError from Python's compiler) before.
+    with pytest.raises(InvalidTemplate, match=message):
+        validate(template)
+    with pytest.raises(InvalidTemplate, match=message):
+        render(template, {"a": {}})
+
+
+def test_nesting_up_to_the_caps_renders():
+    depth = templating.MAX_NESTING_DEPTH
+    assert render("{{ " + nested(depth, "(", ")") + " }}", {}) == "1"
+    assert render(nested(depth, "{% if 1 %}", "{% endif %}", "x"), {}) == "x"
+    assert render(nested(depth, "{% for x in [1] %}", "{% endfor %}", "x"), {}) == "x"
+    assert render("{{ 1" + " + 1" * 40 + " }}", {}) == "41"
+    # Flat chains are not nesting: a concatenation and a comparison chain are one node.
+    assert render("{{ 'a'" + " ~ 'a'" * 500 + " }}", {}) == "a" * 501
+    # Closing tags and brackets count back down, so siblings never add up.
+    assert render("{% if 1 %}x{% endif %}" * 50 + "{{ (1) }}" * 50, {}) == "x" * 50 + "1" * 50
+
+
+def test_recursion_past_the_caps_is_still_an_invalid_template(monkeypatch):
+    # With the caps out of the way, Jinja2's recursive parser runs out of stack: that
+    # must be a template error too, not a RecursionError.
+    monkeypatch.setattr(templating, "MAX_NESTING_DEPTH", 10**6)
+    monkeypatch.setattr(templating, "MAX_TREE_DEPTH", 10**6)
+    for template in ("{{ " + nested(1000, "(", ")") + " }}", "{{ " + "- " * 2000 + "1 }}"):
+        with pytest.raises(InvalidTemplate, match="nested too deeply or is too complex"):
+            validate(template)
+
+
+def test_python_compiler_limits_are_an_invalid_template(monkeypatch):
+    # 21 nested loops pass Jinja2 but not Python's compiler (20 nested blocks).
+    monkeypatch.setattr(templating, "MAX_NESTING_DEPTH", 10**6)
+    with pytest.raises(InvalidTemplate, match="nested too deeply or is too complex"):
+        validate(nested(21, "{% for x in [1] %}", "{% endfor %}", "x"))
+
+
 # --- statements that buffer output are not allowed ------------------------------------------
 @pytest.mark.parametrize(
     "template",
@@ -302,3 +365,125 @@ def test_ordinary_render_errors():
         render("{{ 1 / 0 }}", {})
     with pytest.raises(TemplateRenderError):
         render("{{ lipsum() }}", {})  # removed from the globals
+
+
+# --- the vocabulary: unknown names at save time ---------------------------------------------
+VOCABULARY = {
+    "contact": {"firstname": None, "email": None, "name": None, "firstName": None},
+    "ticket": {"id": None, "status": None},
+    "arguments": None,  # anything below
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "Hi {{ contact.frist_name }}",
+            "Unknown variable 'contact.frist_name' (did you mean 'contact.firstname'?).",
+        ),
+        (
+            "Hi {{ contact.first_name }}",
+            "Unknown variable 'contact.first_name' (did you mean 'contact.firstname'?).",
+        ),
+        ("{{ contct.email }}", "Unknown variable 'contct' (did you mean 'contact'?)."),
+        (
+            "{{ nothing_like_it }}",
+            "Unknown variable 'nothing_like_it' (known: arguments, contact, ticket).",
+        ),
+        (
+            "{{ contact['nmae'] }}",
+            "Unknown variable 'contact.nmae' (did you mean 'contact.name'?).",
+        ),
+        ("{% if ticket.stauts == 'open' %}x{% endif %}", "Unknown variable 'ticket.stauts'"),
+        ("{{ contact.plan.level }}", "Unknown variable 'contact.plan'."),
+        ("{{ contact.email|lower }} {{ contact.zzz|upper }}", "Unknown variable 'contact.zzz'."),
+    ],
+)
+def test_unknown_variables_are_named_with_a_suggestion(template, message):
+    [found] = templating.unknown_variables(template, VOCABULARY)
+    assert found.startswith(message), found
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Hi {{ contact.firstname }}, {{ contact.firstName }} <{{ contact['email'] }}>",
+        "{{ contact.firstname.upper() }} {{ contact.email|lower }}",  # a value's own methods
+        "{{ arguments.anything.at.all }}",  # an object whose keys are data
+        "{% for t in arguments.tags %}{{ t.name }}{% endfor %} {{ ticket.status }}",
+        "{% for k, v in contact.items() %}{{ k }}={{ v }} {{ loop.index }}{% endfor %}",
+        "{% set x = contact.name %}{{ x.whatever }}",  # names the template assigns
+        "{% with c = contact %}{{ c.whatever }}{% endwith %}",
+        "{{ range(3)|list }} {{ dict(a=1) }} {{ namespace(a=1).a }}",  # the sandbox's globals
+        "{{ contact.plan | default('free') }}",  # the template says it may be missing
+        "{% if contact.plan is defined %}{{ contact.plan }}{% endif %}",
+        "{{ (contact or ticket).whatever }}",  # not a plain chain: nothing to check
+        "no markup at all",
+    ],
+)
+def test_known_names_locals_globals_and_guarded_attributes_pass(template):
+    assert templating.unknown_variables(template, VOCABULARY) == []
+
+
+def test_a_guard_does_not_excuse_an_unknown_variable():
+    # Variables are a closed list: `default` excuses a missing attribute, not a typo'd root.
+    assert templating.unknown_variables("{{ contct.plan | default('') }}", VOCABULARY) == [
+        "Unknown variable 'contct' (did you mean 'contact'?)."
+    ]
+
+
+def test_each_unknown_name_is_reported_once_in_order():
+    template = "{{ contact.b }} {{ contact.a }} {{ contact.b }} {{ contact.firstname }}"
+    found = templating.unknown_variables(template, VOCABULARY)
+    assert [m.split("'")[1] for m in found] == ["contact.b", "contact.a"]
+
+
+def test_underscore_names_are_left_to_the_sandbox():
+    # The sandbox refuses them when rendering; the name check does not hide that.
+    assert templating.unknown_variables("{{ contact.__class__ }}", VOCABULARY) == []
+    with pytest.raises(UnsafeTemplate):
+        render("{{ contact.__class__ }}", {"contact": {}})
+
+
+def test_url_mode_is_checked_too_and_a_bad_template_raises_like_validate():
+    assert templating.unknown_variables("/c/{{ contact.nope }}", VOCABULARY, mode="url") == [
+        "Unknown variable 'contact.nope'."
+    ]
+    with pytest.raises(InvalidTemplate):
+        templating.unknown_variables("{{ contact.firstname ", VOCABULARY)
+    deep = "{{ " + "(" * 100 + "contact.firstname" + ")" * 100 + " }}"
+    with pytest.raises(InvalidTemplate, match="more than 20 levels deep"):
+        templating.unknown_variables(deep, VOCABULARY)
+
+
+# --- the vocabulary: aliases at run time ----------------------------------------------------
+def test_contact_and_end_user_are_one_object_in_both_spellings():
+    from automations.context import template_context
+
+    person = {"firstName": "Ada", "email": "ada@example.com"}
+    stored = {"endUser": dict(person), "ticket": {"id": "th_1"}}
+    context = template_context(stored)
+    template = (
+        "{{ contact.firstname }} {{ contact.firstName }} {{ endUser.firstname }} "
+        "{{ endUser.firstName }} {{ contact.name }} {{ conversation.id }} {{ ticket.id }}"
+    )
+    assert render(template, context) == "Ada Ada Ada Ada Ada th_1 th_1"
+    assert stored == {"endUser": person, "ticket": {"id": "th_1"}}  # the run's context untouched
+
+
+def test_a_run_without_a_contact_has_none_under_both_names():
+    from automations.context import template_context
+
+    context = template_context({"endUser": None, "ticket": {"id": "th_1"}})
+    assert context["contact"] is None and context["endUser"] is None
+    assert render("[{{ contact.firstname }}]", context) == "[]"
+
+
+def test_a_known_variable_without_a_value_renders_empty():
+    # Data, not a typo: the contact simply has no first name. A default is the author's.
+    from automations.context import template_context
+
+    context = template_context({"endUser": {"firstname": "", "email": "x@example.com"}})
+    assert render("Hi {{ contact.firstname }},", context) == "Hi ,"
+    assert render("Hi {{ contact.firstname or 'there' }},", context) == "Hi there,"

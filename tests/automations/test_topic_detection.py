@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-import time
+import logging
+import re
+import sys
 from dataclasses import dataclass, field
 
+import pytest
+import re2
+
 from automations import topics as topics_module
-from automations.topics import MAX_TEXT_CHARS, best_topic, detect_topics
+from automations.topics import (
+    MAX_TEXT_CHARS,
+    PatternError,
+    best_topic,
+    compile_pattern,
+    detect_topics,
+    topic_score,
+)
 
 
 @dataclass
@@ -98,10 +110,88 @@ def test_text_is_capped():
     assert names(detect_topics([topic], "needle " + "x " * MAX_TEXT_CHARS)) == ["Late"]
 
 
-def test_catastrophic_pattern_is_bounded_by_text_cap(monkeypatch):
-    # (a+)+$ backtracks exponentially; with a small cap it still finishes quickly.
-    monkeypatch.setattr(topics_module, "MAX_TEXT_CHARS", 16)
-    topic = T("Evil", patterns=[r"(a+)+!"])
-    started = time.monotonic()
-    assert detect_topics([topic], "a" * 15 + "?" + "a" * 40 + "!") == []
-    assert time.monotonic() - started < 2
+def test_a_catastrophic_pattern_finishes_on_re2():
+    # (a+)+$ backtracks exponentially on Python's re (26 a's took 4.8 s); RE2 is linear,
+    # so 5,000 a's and a "!" at the full text cap simply finish.
+    topic = T("Evil", patterns=[r"(a+)+$"])
+    assert detect_topics([topic], "a" * 5000 + "!") == []
+    assert names(detect_topics([topic], "a" * 5000)) == ["Evil"]
+    assert type(topics_module._pattern_regex(r"(a+)+$")).__module__ == "re2"
+    assert type(topics_module._keyword_regex("invoice")).__module__ == "re2"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a)\1", r"(?P<x>a)(?P=x)", r"(?=a)", r"(?!a)b", r"(?<=a)b", r"(?<!a)b", r"a\Z", "\ud800"],
+)
+def test_patterns_re2_cannot_run_are_refused(pattern):
+    with pytest.raises(PatternError, match="Not a valid regular expression"):
+        compile_pattern(pattern)
+
+
+def test_a_stored_pattern_that_no_longer_compiles_is_skipped_with_a_warning(caplog):
+    topics_module._pattern_regex.cache_clear()  # the warning comes with the compile
+    topic = T("Old", patterns=[r"(?<!re)fund", r"refund"])
+    with caplog.at_level(logging.WARNING, logger="automations.topics"):
+        assert names(detect_topics([topic], "a refund please")) == ["Old"]
+    assert "Skipping invalid topic pattern '(?<!re)fund'" in caplog.text
+
+
+def test_patterns_match_case_insensitively_with_re2_syntax():
+    topic = T("Orders", patterns=[r"(?P<kind>order|invoice)\s*#?\d{4,}\z"])
+    assert names(detect_topics([topic], "see INVOICE #20240")) == ["Orders"]
+    assert detect_topics([topic], "see INVOICE #20240 now") == []
+
+
+def _python_keyword_hits(keyword: str, text: str) -> int:
+    """What the lookbehind regex this module used before RE2 counted."""
+    body = r"\s+".join(re.escape(word) for word in keyword.split())
+    return len(re.findall(rf"(?<!\w){body}(?!\w)", text, re.IGNORECASE))
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("refund", "refund refund, REFUND; refunds re-refund _refund refund_ refund"),
+        ("a-a", "xa-a-a a-a-a a-a"),  # a rejected start overlaps a later whole-word match
+        ("(x)", "(x)(x) (x)y"),
+        ("c++", "c++c++ c++ xc++ c++_"),
+        ("credit card", "credit\u00a0card credit\u2003\u2003card credit\x1ccard credit\tcard"),
+        ("café", "café CAFÉ cafés écafé café_ 1café (café)"),
+        ("naïve", "naïveté NAÏVE naïve"),
+        ("東京", "東京 東京都 の東京 東京。"),
+        ("x", "x\x00x xx x"),
+        ("a", "a" * 3000),  # 3,000 rejected starts, no hit
+        ("a", "a " * 1500),  # more hits than a rule may count
+    ],
+)
+def test_keyword_matching_counts_as_the_lookbehind_regex_did(keyword, text):
+    topic = T("K", keywords=[keyword])
+    assert topic_score(topic, text) == min(
+        _python_keyword_hits(keyword, text), topics_module.MAX_HITS_PER_RULE
+    )
+
+
+def test_the_whitespace_class_is_pythons():
+    everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    matched = set(re2.findall(topics_module.WHITESPACE_CLASS, everything))
+    assert matched == {char for char in everything if char.isspace()}
+
+
+def test_a_lone_surrogate_in_the_text_does_not_crash():
+    topic = T("Billing", keywords=["invoice"], patterns=["refund"])
+    assert names(detect_topics([topic], "\ud800 invoice")) == ["Billing"]
+
+
+def test_detection_stops_scoring_when_the_budget_is_spent(monkeypatch, caplog):
+    # A clock that jumps a second per reading: the budget is spent after the first rule.
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(topics_module.time, "monotonic", lambda: float(next(ticks)))
+    monkeypatch.setattr(topics_module, "MATCH_BUDGET_SECONDS", 1.5)
+    first = T("First", keywords=["refund", "invoice"])
+    second = T("Second", keywords=["refund"])
+    with caplog.at_level(logging.WARNING, logger="automations.topics"):
+        found = detect_topics([first, second], "refund invoice")
+    # "First" got through its first rule only, "Second" was never scored.
+    assert names(found) == ["First"]
+    assert "Topic detection stopped" in caplog.text

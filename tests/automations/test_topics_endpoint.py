@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Scope
-from automations.models import Topic, TopicAction
-from tests.automations import make_definition, make_topic, make_topic_action, problem
+from automations.models import HookRun, Topic, TopicAction
+from tests.automations import drain_steps, make_definition, make_topic, make_topic_action, problem
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +94,58 @@ def test_a_bad_pattern_is_named_with_its_reason(owner_client):
         owner_client.post(URL, {"name": "T", "patterns": ["a", "b("]}, format="json"), 400
     )
     assert "Not a valid regular expression" in body["errors"]["patterns[1]"][0]
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=invoice)", r"(?<!re)fund", r"(?P<x>a)(?P=x)"])
+def test_a_pattern_re2_cannot_run_is_a_400_naming_it(owner_client, pattern):
+    body = problem(
+        owner_client.post(URL, {"name": "T", "patterns": ["ok", pattern]}, format="json"), 400
+    )
+    assert list(body["errors"]) == ["patterns[1]"]
+    assert body["errors"]["patterns[1]"][0].startswith("Not a valid regular expression")
+    assert not Topic.objects.exists()
+
+
+def test_put_with_a_backreference_is_a_400_and_changes_nothing(owner_client, workspace):
+    topic = make_topic(workspace, patterns=["^pay"])
+    body = problem(
+        owner_client.put(
+            f"{URL}/{topic.pk}",
+            {"topicID": topic.pk, "name": "Billing", "patterns": [r"(a)\1"]},
+            format="json",
+        ),
+        400,
+    )
+    assert "RE2" in body["errors"]["patterns[0]"][0]
+    topic.refresh_from_db()
+    assert topic.patterns == ["^pay"]
+
+
+def test_a_catastrophic_pattern_does_not_freeze_inbound_messages(
+    owner_client, workspace, email_identity, django_capture_on_commit_callbacks
+):
+    # The reproduction: (a+)+$ backtracks exponentially on Python's re, so this
+    # message hung every request. RE2 matches in linear time: the test simply finishes.
+    response = owner_client.post(
+        URL, {"name": "r", "patterns": ["(a+)+$"], "isActive": True}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    make_topic(workspace, name="Billing", keywords=["invoice"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            "/v1/inbound/messages",
+            {
+                "from": "dana@example.com",
+                "to": email_identity.address,
+                "subject": "invoice",
+                "body": "a" * 5000 + "!",
+            },
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    drain_steps(django_capture_on_commit_callbacks)
+    detected = HookRun.objects.get(hook_name="PostTopicDetection")
+    assert detected.context["topic"]["name"] == "Billing"
 
 
 def test_a_duplicate_name_is_a_409(owner_client, workspace, other_workspace):

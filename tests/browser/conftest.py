@@ -45,7 +45,8 @@ def browser(monkeypatch) -> Iterator:
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: the browser tests need it. Install Debian's "
-            "package (`apt-get install -y chromium`; .ci/run does this) or set CHROMIUM."
+            "package (`make test` does it when it may: `sudo apt-get install -y chromium`) or set "
+            "CHROMIUM."
         )
     from playwright.sync_api import sync_playwright
 

@@ -1,8 +1,8 @@
 """A reviewer works through the approval queue in a real browser.
 
 Logs in through the login form, approves one action, edits and approves
-another, rejects a third with a comment and bulk-approves two more, then
-checks the database. Screenshots land in artifacts/screenshots/.
+another (each decision opens the next item), rejects a third with a comment
+and bulk-approves two more, then checks the database. Screenshots land in artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ def queue(workspace, owner, other_workspace, outsider):
     }
 
 
+def review_url(action) -> re.Pattern:
+    return re.compile(rf"/admin/outreach/pendingapproval/{action.pk}/change/$")
+
+
 def test_a_reviewer_works_through_the_queue(reviewer, queue, live_server, page, screenshot):
     base = live_server.url
     ids = {name: action.public_id for name, action in queue.items()}
@@ -133,23 +137,24 @@ def test_a_reviewer_works_through_the_queue(reviewer, queue, live_server, page, 
     page.fill("#id_comment", "Looks good")
     page.click("#approve-button")
     expect(success).to_contain_text(f"Approved {ids['approve']}")
-    expect(rows).to_have_count(4)
 
-    # 2. Edit the subject, then approve.
-    page.get_by_role("link", name=ids["edit"]).click()
+    # 2. The next item opens after a decision: edit its subject, then approve.
+    expect(page).to_have_url(review_url(queue["edit"]))
     page.fill("#id_param_subject", "Pricing for Erin's team")
     page.fill("#id_comment", "Sharper subject")
     screenshot("edit")
     page.click("#edit-button")
     expect(success).to_contain_text(f"Edited and approved {ids['edit']}")
 
-    # 3. Reject the SMS with a comment.
-    page.get_by_role("link", name=ids["reject"]).click()
+    # 3. Reject the SMS, which opens next, with a comment.
+    expect(page).to_have_url(review_url(queue["reject"]))
     expect(page.locator('#action-preview [data-preview="body"]')).to_have_text("See you at 3")
     page.fill("#id_comment", "Wrong number, do not text")
     screenshot("review-sms")
     page.click("#reject-button")
     expect(success).to_contain_text(f"Rejected {ids['reject']}")
+    expect(page).to_have_url(review_url(queue["bulk_1"]))
+    page.goto(f"{base}/admin/outreach/pendingapproval/")
     expect(rows).to_have_count(2)
 
     # 4. Bulk-approve the last two through the changelist action and its confirmation page.

@@ -52,6 +52,11 @@ def load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProce
         ("CONN_MAX_AGE", "-1", "CONN_MAX_AGE=-1 must be at least 0"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD' is not a logging level"),
         ("PUBLIC_BASE_URL", "hub.example.com", "PUBLIC_BASE_URL must be a URL"),
+        ("OUTBOUND_HTTP_ALLOWLIST", "crm.internal:99999", "OUTBOUND_HTTP_ALLOWLIST: 'crm"),
+        ("OUTBOUND_HTTP_ALLOWLIST", "10.0.0.0/8,not a host!", "OUTBOUND_HTTP_ALLOWLIST: 'not"),
+        ("OUTBOUND_HTTP_ALLOWLIST", "[fd00::1]8080", "OUTBOUND_HTTP_ALLOWLIST: '[fd00"),
+        ("PORT", "http", "PORT='http' is not an integer"),
+        ("PORT", "70000", "PORT=70000 is not a TCP port"),
     ],
 )
 def test_it_fails_loudly_on_a_malformed_value(tmp_path, variable, value, complaint):
@@ -74,10 +79,11 @@ def test_production_requires_a_secret_key_and_encryption_keys(tmp_path):
 def test_embedded_defaults_use_sqlite_in_wal_mode_and_the_filesystem_broker(tmp_path):
     result = load_settings(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert '"broker": "filesystem://"' in result.stdout
+    assert '"broker": "filesystem://localhost//"' in result.stdout
     assert "journal_mode=WAL" in result.stdout
     assert "IMMEDIATE" in result.stdout
     assert (tmp_path / "broker" / "queue").is_dir()
+    assert (tmp_path / "broker" / "control").is_dir()
 
 
 def test_urls_switch_to_postgresql_redis_and_smtp(tmp_path):
@@ -107,3 +113,12 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_allow_list_entries_may_name_ports(tmp_path):
+    result = load_settings(
+        tmp_path,
+        OUTBOUND_HTTP_ALLOWLIST="crm.internal:8443, 10.1.0.0/16, 10.2.0.0/16:443, [fd00::1]:80",
+        PORT="9000",
+    )
+    assert result.returncode == 0, result.stderr

@@ -172,3 +172,25 @@ def test_a_note_of_another_contact_is_404(owner_client, make_contact):
     path = f"/v1/contacts/{john.public_id}/notes/{note.public_id}"
     assert owner_client.patch(path, {"content": "y"}, format="json").status_code == 404
     assert owner_client.delete(path).status_code == 404
+
+
+def test_the_document_gives_the_statuses_the_contact_writes_answer(
+    client, owner_client, make_contact
+):
+    # DELETE answers 200 with a body and a new note 201; the document said 204 and 200.
+    contact = make_contact("ada@example.com")
+    created = owner_client.post(
+        f"/v1/contacts/{contact.public_id}/notes", {"content": "Hi"}, format="json"
+    )
+    note_id = created.json()["note"]["id"]
+    deleted_note = owner_client.delete(f"/v1/contacts/{contact.public_id}/notes/{note_id}")
+    deleted = owner_client.delete(f"/v1/contacts/{contact.public_id}")
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    answered = {
+        ("/v1/contacts/{contact_id}/notes", "post"): created.status_code,
+        ("/v1/contacts/{contact_id}/notes/{note_id}", "delete"): deleted_note.status_code,
+        ("/v1/contacts/{contact_id}", "delete"): deleted.status_code,
+    }
+    for (path, method), status in answered.items():
+        success = {c for c in paths[path][method]["responses"] if c.startswith("2")}
+        assert success == {str(status)}, (method, path)

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django import db
+from django.db import connection
+from django.db.models.signals import post_delete
 
 from accounts.actors import Actor
 from config.exceptions import ValidationFailed
 from contacts import services
-from contacts.models import Contact, ContactEvent
+from contacts.models import Contact, ContactEvent, Note
 from contacts.selectors import contacts_filtered
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +101,44 @@ def test_short_search_words_are_dropped_when_a_longer_one_narrows(make_contact, 
         Contact.objects.get(pk=ada.pk)
     ]
     assert contacts_filtered(workspace=workspace, filters={"search": "li"}).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_a_delete_survives_an_event_committed_for_the_contact_meanwhile(make_contact):
+    # Found by `make fuzz`: DELETE /v1/contacts/{id} while a cancel of one of the
+    # contact's actions committed its outcome event answered 500 (ForeignKeyViolation
+    # at commit). The notes are deleted after the events are nulled and before the
+    # contact row: the other request's event lands exactly there.
+    contact = make_contact("ada@example.com")
+    services.note_create(contact=contact, actor=Actor.system("test"), content="Call back")
+    landed: list[int] = []
+
+    def record_elsewhere(sender, instance, **kwargs) -> None:
+        if landed:
+            return
+
+        def other_request() -> None:
+            try:
+                event = services.event_record(
+                    contact=contact, type="action.cancelled", actor=Actor.system("other")
+                )
+                landed.append(event.pk)
+            finally:
+                db.connections.close_all()
+
+        thread = threading.Thread(target=other_request)
+        thread.start()
+        thread.join(timeout=30)
+
+    post_delete.connect(record_elsewhere, sender=Note)
+    try:
+        services.contact_delete(contact=contact, actor=Actor.system("test"))
+    finally:
+        post_delete.disconnect(record_elsewhere, sender=Note)
+
+    assert landed
+    assert not Contact.objects.exists()
+    event = ContactEvent.objects.get(pk=landed[0])
+    assert event.contact_id is None
+    assert event.contact_email == "ada@example.com"

@@ -406,3 +406,93 @@ def test_the_list_runs_a_constant_number_of_queries(
         with django_assert_num_queries(4):  # key, touch, count, page with company joined
             response = owner_client.get(f"/v1/contacts?limit={limit}")
         assert len(response.json()["contacts"]) == min(limit, 40)
+
+
+# --- bad input: each was a 500 on PostgreSQL (issue 11) ---------------------------
+@pytest.mark.parametrize("param", ["created_before", "created_after"])
+@pytest.mark.parametrize("offset", ["-16:00", "+16:00", "+23:59"])
+def test_a_time_filter_offset_beyond_15_59_is_a_400_naming_it(owner_client, param, offset):
+    response = owner_client.get("/v1/contacts", {param: f"2020-01-01T00:00:00{offset}"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [param]
+
+
+def test_a_time_filter_offset_of_15_59_is_the_same_instant_in_utc(owner_client, make_contact):
+    make_contact("jane@example.com")
+    after = owner_client.get("/v1/contacts", {"created_after": "2000-01-01T15:59:00+15:59"})
+    before = owner_client.get("/v1/contacts", {"created_before": "2000-01-01T00:00:00-15:59"})
+    assert (after.status_code, before.status_code) == (200, 200)
+    assert emails(after) == ["jane@example.com"]
+    assert emails(before) == []
+
+
+def test_a_time_filter_that_leaves_the_calendar_in_utc_is_a_400(owner_client):
+    response = owner_client.get("/v1/contacts", {"created_after": "0001-01-01T00:00:00+01:00"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["created_after"]
+
+
+@pytest.mark.parametrize("page", ["100000000000000000000", "2147483648"])
+def test_a_page_past_the_cap_is_a_400_naming_page(owner_client, page):
+    response = owner_client.get("/v1/contacts", {"page": page})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["page"]
+
+
+def test_the_last_page_number_allowed_is_an_empty_page(owner_client, make_contact):
+    make_contact("jane@example.com")
+    response = owner_client.get("/v1/contacts", {"page": 2**31 - 1, "limit": 100})
+    assert response.status_code == 200
+    assert emails(response) == []
+
+
+def test_a_nul_in_the_search_is_a_400_naming_it(owner_client):
+    response = owner_client.get("/v1/contacts?search=%00")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["search"]
+
+
+def test_a_nul_in_a_property_is_a_400_naming_its_path_on_create_and_update(
+    owner_client, make_contact
+):
+    response = owner_client.post(
+        "/v1/contacts",
+        {"email": "jane@example.com", "properties": {"city": "Par\u0000is"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "properties.city": ["Null characters are not allowed."]
+    }
+    assert not Contact.objects.exists()
+    jane = make_contact("jane@example.com", firstname="Jane")
+    response = owner_client.put(
+        f"/v1/contacts/{jane.public_id}", {"properties": {"firstname": "\u0000"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["properties.firstname"]
+    jane.refresh_from_db()
+    assert jane.firstname == "Jane"
+
+
+def test_a_nul_in_a_batch_upsert_is_a_400_naming_the_item(owner_client):
+    response = owner_client.post(
+        "/v1/contacts/batch",
+        {
+            "upsert": [
+                {"email": "ok@example.com"},
+                {"email": "jane@example.com", "properties": {"city": "\u0000"}},
+            ]
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["upsert[1].properties.city"]
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["[]", '["jane@example.com"]', '"x"', "1", "true", "null"])
+def test_a_body_that_is_not_an_object_is_a_400(owner_client, body):
+    response = owner_client.post("/v1/contacts", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"non_field_errors": ["Expected a JSON object."]}

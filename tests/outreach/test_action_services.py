@@ -35,7 +35,7 @@ def run(verb: str, action: Action) -> Action:
     if verb == "cancel":
         return services.action_cancel(action=action, actor=SYSTEM)
     if verb == "execute":
-        return services.action_execute_now(action=action, actor=SYSTEM)
+        return services.action_execute_now(action=action, actor=SYSTEM).action
     extra = {"params": {"subject": "edited"}} if verb == "edit" else {}
     return decide(action, verb, **extra)
 
@@ -153,3 +153,91 @@ def test_a_decision_on_a_stale_version_is_refused(make_action):
     assert action.status == ActionStatus.PENDING_APPROVAL
     fresh = Action.objects.get(pk=action.pk)
     assert decide(fresh, "approve", expected_updated_at=fresh.updated_at).status == "scheduled"
+
+
+def _race(first, second) -> list[str]:
+    """Run two callables at the same instant, each on its own connection; each
+    returns its outcome's name, an InvalidTransition counts as "409"."""
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt(call) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(call())
+        except InvalidTransition:
+            outcomes.append("409")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(call,)) for call in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_a_reviewers_execute_and_a_reject_at_once_exactly_one_wins(
+    make_action, owner, member, monkeypatch
+):
+    from outreach import tasks
+
+    monkeypatch.setattr(tasks.dispatch_action, "delay", lambda action_id: None)
+    for _ in range(10):  # a race is a race: run it several times
+        action = make_action()
+        # each read the action as pending before either decided
+        seen_by_owner, seen_by_member = (Action.objects.get(pk=action.pk) for _ in range(2))
+
+        def execute(copy=seen_by_owner) -> str:
+            outcome = services.action_execute_now(
+                action=copy, actor=Actor.for_user(owner), approve_pending=True
+            )
+            assert outcome.approved
+            return "execute"
+
+        def reject(copy=seen_by_member) -> str:
+            services.action_decide(action=copy, actor=Actor.for_user(member), decision="reject")
+            return "reject"
+
+        outcomes = _race(execute, reject)
+        assert sorted(outcomes) in (["409", "execute"], ["409", "reject"])
+        winner = next(o for o in outcomes if o != "409")
+        action.refresh_from_db()
+        assert action.status == ("scheduled" if winner == "execute" else "rejected")
+        decision = ApprovalDecision.objects.get(action=action)
+        assert decision.decision == ("approve" if winner == "execute" else "reject")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_a_reviewers_execute_and_an_approve_at_once_approve_it_once(
+    make_action, owner, member, monkeypatch
+):
+    from outreach import tasks
+
+    monkeypatch.setattr(tasks.dispatch_action, "delay", lambda action_id: None)
+    for _ in range(10):
+        action = make_action()
+        seen_by_owner, seen_by_member = (Action.objects.get(pk=action.pk) for _ in range(2))
+
+        def execute(copy=seen_by_owner) -> str:
+            outcome = services.action_execute_now(
+                action=copy, actor=Actor.for_user(owner), approve_pending=True
+            )
+            # Approved by the other reviewer first, it is a scheduled action
+            # that this call merely makes due now.
+            return "execute+approve" if outcome.approved else "execute"
+
+        def approve(copy=seen_by_member) -> str:
+            services.action_decide(action=copy, actor=Actor.for_user(member), decision="approve")
+            return "approve"
+
+        outcomes = sorted(_race(execute, approve))
+        assert outcomes in (["409", "execute+approve"], ["approve", "execute"])
+        decision = ApprovalDecision.objects.get(action=action)
+        assert decision.reviewer == (owner if "409" in outcomes else member)
+        action.refresh_from_db()
+        assert action.status == ActionStatus.SCHEDULED

@@ -339,3 +339,60 @@ def test_malformed_json_writes_nothing(owner_client):
     assert response.status_code == 400
     assert json.loads(response.content)["error"]["code"] == "malformed_request"
     assert not Action.objects.exists()
+
+
+# --- bad input (issue 11) ---------------------------------------------------------
+@pytest.mark.parametrize("body", ["[]", "[1, 2]", '"send_email"', "42", "true", "false", "null"])
+def test_a_body_that_is_not_an_object_is_a_400(owner_client, body):
+    response = owner_client.post("/v1/actions", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"non_field_errors": ["Expected a JSON object."]}
+    assert not Action.objects.exists()
+
+
+@pytest.mark.parametrize("offset", ["-16:00", "+16:00", "+20:30"])
+def test_a_scheduled_time_offset_beyond_15_59_is_a_400(owner_client, email_identity, offset):
+    response = owner_client.post(
+        "/v1/actions",
+        {
+            "type": "send_email",
+            "identity_id": email_identity.public_id,
+            "params": {"to": "ada@example.com", "subject": "Hi", "body": "Hello"},
+            "scheduled_time": f"2030-01-01T00:00:00{offset}",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["scheduled_time"]
+    assert not Action.objects.exists()
+
+
+def test_a_scheduled_time_at_15_59_is_stored_in_utc(owner_client, email_identity):
+    response = owner_client.post(
+        "/v1/actions",
+        {
+            "type": "send_email",
+            "identity_id": email_identity.public_id,
+            "params": {"to": "ada@example.com", "subject": "Hi", "body": "Hello"},
+            "scheduled_time": "2030-01-01T00:00:00-15:59",
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    assert Action.objects.get().scheduled_time.isoformat() == "2030-01-01T15:59:00+00:00"
+
+
+def test_a_nul_in_a_param_is_a_400_naming_it(owner_client, email_identity):
+    response = owner_client.post(
+        "/v1/actions",
+        {
+            "type": "send_email",
+            "identity_id": email_identity.public_id,
+            "params": {"to": "ada@example.com", "subject": "Hi\u0000", "body": "Hello"},
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "params.subject": ["Null characters are not allowed."]
+    }

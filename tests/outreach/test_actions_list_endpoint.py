@@ -130,3 +130,18 @@ def test_the_list_runs_a_constant_number_of_queries(
         assert len(owner_client.get("/v1/actions?limit=1").json()["actions"]) == 1
     with django_assert_num_queries(4):
         assert len(owner_client.get("/v1/actions?limit=100").json()["actions"]) == 60
+
+
+@pytest.mark.parametrize("skip", ["100000000000000000000", "2147483648"])
+def test_a_skip_past_the_cap_is_a_400_naming_skip(owner_client, skip):
+    response = owner_client.get("/v1/actions", {"skip": skip})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["skip"]
+
+
+def test_the_largest_skip_is_an_empty_page(owner_client, make_action):
+    make_action()
+    response = owner_client.get("/v1/actions", {"skip": 2**31 - 1})
+    assert response.status_code == 200
+    assert ids(response) == []
+    assert response.json()["pagination"]["total_items"] == 1

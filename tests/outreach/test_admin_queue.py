@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from accounts.actors import Actor
-from accounts.models import Role
-from contacts.models import Contact
+from accounts.models import Membership, Role
+from contacts.models import Contact, Conversation, Direction, Message
 from outreach import services
+from outreach.admin.reviewer_time import reviewer_zone_name
 from outreach.models import Action, ActionStatus, ApprovalDecision, Identity, PendingApproval
 from outreach.previews import preview_of, sms_segments
 from tests.admin_helpers import grant, logged_in, messages_of
@@ -70,7 +75,12 @@ def propose(workspace, owner, identities):
                 "message": "Hi Erin",
             },
         }
-        channel = {"send_email": "email", "send_sms": "sms", "linkedin_message": "linkedin"}
+        channel = {
+            "send_email": "email",
+            "email_message": "email",
+            "send_sms": "sms",
+            "linkedin_message": "linkedin",
+        }
         return services.action_create(
             workspace=ws or workspace,
             actor=Actor.for_user(user or owner),
@@ -261,9 +271,13 @@ def test_rejecting_records_the_comment(reviewer_client, propose):
     assert action.transitions.last().reason == "reject: Wrong number"
 
 
-def test_edit_and_approve_changes_only_what_the_reviewer_changed(reviewer_client, propose):
+def test_edit_and_approve_changes_only_what_the_reviewer_changed(
+    reviewer_client, propose, workspace
+):
     action = propose(params={"to": "dana@example.com", "subject": "Hello", "body": "Hi\nBye"})
     new_due = (timezone.now() + dt.timedelta(days=2)).replace(microsecond=0, second=0)
+    # The edit field is in the reviewer's zone: the workspace's, as they set none.
+    in_reviewer_zone = new_due.astimezone(ZoneInfo(workspace.timezone))
 
     reviewer_client.post(
         decide_url(action),
@@ -274,7 +288,7 @@ def test_edit_and_approve_changes_only_what_the_reviewer_changed(reviewer_client
             "param_cc": "",
             "param_subject": "Hello Dana",
             "param_body": "Hi\r\nBye",  # what a browser posts for the untouched textarea
-            "scheduled_time": timezone.localtime(new_due).strftime("%Y-%m-%dT%H:%M"),
+            "scheduled_time": in_reviewer_zone.strftime("%Y-%m-%dT%H:%M"),
         },
     )
 
@@ -622,3 +636,254 @@ def test_identities_of_another_workspace_are_hidden(outsider, identities, worksp
         {"workspace": workspace.pk, "channel": "sms", "address": "+14155550178"},
     )
     assert "Select a valid choice" in response.content.decode()
+
+
+# --- Drafted replies: recipient and subject from the thread ------------------
+@pytest.fixture
+def thread(workspace):
+    """Dana's email thread; the conversation has no subject of its own, its
+    latest message with one does (what the executor falls back to)."""
+    dana = Contact.objects.create(workspace=workspace, email="dana@example.com", firstname="Dana")
+    conversation = Conversation.objects.create(workspace=workspace, contact=dana, channel="email")
+    now = timezone.now()
+    for hours, subject in ((3, "Old question"), (2, "Pricing question"), (1, "")):
+        Message.objects.create(
+            workspace=workspace,
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            from_address="dana@example.com",
+            to_address="sales@acme.example.com",
+            subject=subject,
+            body="...",
+            sent_at=now - dt.timedelta(hours=hours),
+        )
+    return conversation
+
+
+def drafted_reply(propose, thread, **params):
+    """What an automation's Reply step creates: only thread_id and body."""
+    return propose(
+        type="email_message", params={"thread_id": thread.public_id, "body": "Hi Dana", **params}
+    )
+
+
+def preview_cells(page: str) -> dict[str, str]:
+    preview = page[page.index('id="action-preview"') :]
+    preview = preview[: preview.index("</table>")]
+    return {
+        label: re.sub(r"<[^>]+>", "", value).strip()
+        for label, value in re.findall(r'<td data-preview="([^"]+)">(.*?)</td>', preview, re.S)
+    }
+
+
+def test_a_drafted_replys_preview_names_the_thread_contact_and_subject(
+    reviewer_client, propose, thread
+):
+    action = drafted_reply(propose, thread)
+
+    page = reviewer_client.get(detail_url(action)).content.decode()
+
+    cells = preview_cells(page)
+    assert cells["to"] == "dana@example.com"
+    assert cells["subject"] == "Re: Pricing question"  # the latest message with a subject
+    assert "(the thread&#x27;s subject)" not in page and "(the thread's subject)" not in page
+    assert f"Email reply to dana@example.com in thread {thread.public_id}" in page  # the title
+    assert 'placeholder="Re: Pricing question"' in page  # the edit field says what empty sends
+
+
+def test_a_drafted_reply_keeps_its_own_subject_and_warns_when_it_cannot_be_sent(
+    reviewer_client, propose, thread
+):
+    own = drafted_reply(propose, thread, subject="About your plan")
+    thread.subject = "Pricing question"
+    thread.save(update_fields=["subject"])
+    Contact.objects.filter(pk=thread.contact_id).update(unsubscribed=True)
+    missing = propose(type="email_message", params={"thread_id": "th_missing", "body": "Hi"})
+
+    own_page = reviewer_client.get(detail_url(own)).content.decode()
+    missing_page = reviewer_client.get(detail_url(missing)).content.decode()
+
+    assert preview_cells(own_page)["subject"] == "About your plan"
+    assert "The recipient is suppressed (unsubscribed): this reply will fail." in own_page
+    assert "Thread th_missing does not exist in this workspace" in missing_page
+    assert "to" not in preview_cells(missing_page)
+
+
+def test_the_queue_shows_drafted_replies_recipient_and_subject(reviewer_client, propose, thread):
+    action = drafted_reply(propose, thread)
+
+    response = reviewer_client.get(QUEUE)
+
+    row = next(a for a in response.context["cl"].result_list if a.pk == action.pk)
+    page = response.content.decode()
+    assert row.reply_thread.to == "dana@example.com"
+    assert '<span class="recipient">dana@example.com</span>' in page
+    assert "Re: Pricing question" in page
+
+
+def test_the_queue_lists_drafted_replies_in_a_constant_number_of_queries(
+    reviewer_client, propose, workspace
+):
+    made = 0
+
+    def threads(n: int) -> None:
+        nonlocal made
+        for _ in range(n):
+            made += 1
+            contact = Contact.objects.create(workspace=workspace, email=f"c{made}@example.com")
+            conversation = Conversation.objects.create(
+                workspace=workspace, contact=contact, channel="email", subject=f"Thread {made}"
+            )
+            params = {"thread_id": conversation.public_id, "body": "Hi"}
+            propose(type="email_message", params=params)
+        propose(type="send_sms")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = reviewer_client.get(QUEUE)
+        assert response.status_code == 200
+        return len(captured)
+
+    threads(1)
+    one = queries()
+    threads(6)
+    many = queries()
+
+    assert many == one
+    assert "Re: Thread 7" in reviewer_client.get(QUEUE).content.decode()
+
+
+# --- Search over SMS and LinkedIn text -----------------------------------------
+@pytest.mark.parametrize(("term", "expected"), [("parcel", "sms"), ("PIPELINES", "linkedin")])
+def test_the_queue_searches_sms_and_linkedin_message_text(reviewer_client, propose, term, expected):
+    actions = {
+        "sms": propose(
+            type="send_sms",
+            params={"recipient_phone": "+14155550123", "message": "Your parcel arrives Tuesday"},
+        ),
+        "linkedin": propose(
+            type="linkedin_message",
+            params={
+                "profile_url": "https://www.linkedin.com/in/erin-example",
+                "message": "Loved your talk on pipelines",
+            },
+        ),
+        "email": propose(params={"to": "dana@example.com", "subject": "Hi", "body": "A parcel"}),
+    }
+
+    response = reviewer_client.get(QUEUE, {"q": term})
+
+    assert listed(response) == [actions[expected].public_id]
+
+
+# --- Walking the queue ------------------------------------------------------------
+def test_after_a_decision_the_next_pending_item_opens(reviewer_client, propose):
+    first, second, third = propose(hours=1), propose(hours=2), propose(hours=3)
+
+    approved = reviewer_client.post(decide_url(first), {"decision": "approve"}, follow=True)
+
+    assert approved.redirect_chain[-1][0] == detail_url(second)
+    assert any(m.startswith(f"Approved {first.public_id}") for m in messages_of(approved))
+    # Skipping the second, a decision on the third wraps round to the second.
+    rejected = reviewer_client.post(decide_url(third), {"decision": "reject"}, follow=True)
+    assert rejected.redirect_chain[-1][0] == detail_url(second)
+    # The last one leads back to the queue, saying so.
+    last = reviewer_client.post(decide_url(second), {"decision": "approve"}, follow=True)
+    assert last.redirect_chain[-1][0] == QUEUE
+    assert "Nothing else awaits approval here." in messages_of(last)
+
+
+def test_the_next_item_follows_the_filters_and_order_the_reviewer_came_from(
+    reviewer_client, propose
+):
+    sms_late = propose(type="send_sms", hours=3)
+    propose(hours=2)  # an email: filtered out
+    sms_early = propose(type="send_sms", hours=1)
+    listed_as = urlencode({"_changelist_filters": "type__exact=send_sms&o=-1"})  # due, latest first
+
+    page = reviewer_client.get(f"{detail_url(sms_late)}?{listed_as}")
+    assert page.context["queue_place"].position == 1
+    assert page.context["queue_place"].total == 2
+    assert page.context["next_url"] == f"{detail_url(sms_early)}?{listed_as}"
+    assert page.context["previous_url"] == ""
+    assert 'id="review-keys"' in page.content.decode()
+    assert "outreach/review_keys.js" in page.content.decode()
+
+    response = reviewer_client.post(f"{decide_url(sms_late)}?{listed_as}", {"decision": "approve"})
+
+    assert response.status_code == 302
+    assert response.url == f"{detail_url(sms_early)}?{listed_as}"
+
+
+# --- Times: the reviewer's zone, one format ---------------------------------------
+def test_times_show_in_the_reviewers_zone_with_utc_on_hover(
+    reviewer, reviewer_client, propose, workspace
+):
+    Membership.objects.filter(user=reviewer, workspace=workspace).update(
+        timezone="America/New_York"
+    )
+    due = dt.datetime(2031, 1, 7, 14, 30, tzinfo=dt.UTC)
+    action = propose()
+    Action.objects.filter(pk=action.pk).update(scheduled_time=due)
+    shown = "2031-01-07 09:30 EST (UTC-05:00)"
+    on_hover = 'title="2031-01-07 14:30 UTC"'
+
+    queue_page = reviewer_client.get(QUEUE).content.decode()
+    review = reviewer_client.get(detail_url(action))
+    page = review.content.decode()
+
+    assert "<span>2031-01-07 09:30</span> <span>EST (UTC-05:00)</span>" in queue_page
+    assert on_hover in queue_page
+    assert preview_cells(page)["when"] == shown
+    assert on_hover in page
+    assert 'value="2031-01-07 09:30"' in page  # the edit field: the same format and zone
+    assert "America/New_York" in str(review.context["decision_form"]["scheduled_time"].help_text)
+
+
+def test_the_edit_field_is_read_in_the_reviewers_zone(
+    reviewer, reviewer_client, propose, workspace
+):
+    Membership.objects.filter(user=reviewer, workspace=workspace).update(timezone="Asia/Tokyo")
+    action = propose()
+
+    reviewer_client.post(
+        decide_url(action), {"decision": "edit", "scheduled_time": "2031-01-07 09:30"}
+    )
+
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SCHEDULED
+    assert action.scheduled_time == dt.datetime(2031, 1, 7, 0, 30, tzinfo=dt.UTC)
+
+
+def test_an_untouched_edit_field_keeps_the_seconds_of_the_due_time(reviewer_client, propose):
+    action = propose()
+    page = reviewer_client.get(detail_url(action)).content.decode()
+    shown = re.search(r'name="scheduled_time" value="([^"]+)"', page).group(1)
+
+    reviewer_client.post(
+        decide_url(action),
+        {"decision": "edit", "param_subject": "New subject", "scheduled_time": shown},
+    )
+
+    decision = ApprovalDecision.objects.get(action=action)
+    assert decision.scheduled_time_after == decision.scheduled_time_before
+
+
+@pytest.mark.parametrize(
+    ("own", "workspaces", "expected"),
+    [
+        (["Asia/Tokyo", "Europe/Paris"], ["UTC", "UTC"], "Asia/Tokyo"),  # the oldest own zone
+        (["", ""], ["Europe/Paris", "Europe/Paris"], "Europe/Paris"),  # their shared zone
+        (["", ""], ["Europe/Paris", "Asia/Tokyo"], "UTC"),  # no one zone: settings.TIME_ZONE
+        ([], [], "UTC"),  # a member of none, e.g. a superuser
+    ],
+)
+def test_the_reviewers_zone(own, workspaces, expected, rf, settings):
+    settings.TIME_ZONE = "UTC"
+    user = UserFactory(username="zoe@example.org")
+    for zone, workspace_zone in zip(own, workspaces, strict=True):
+        MembershipFactory(user=user, timezone=zone, workspace__timezone=workspace_zone)
+    request = rf.get("/")
+    request.user = user
+
+    assert reviewer_zone_name(request) == expected

@@ -303,3 +303,72 @@ def test_a_superuser_outside_the_workspace_creates_an_ownerless_team_cadence(wor
     assert response.status_code == 302
     cadence = Cadence.objects.get()
     assert (cadence.owner, cadence.workspace) == (None, workspace)
+
+
+# --- The template vocabulary and the preview ---------------------------------------------------
+def change_data(cadence: Cadence, **changes_by_order) -> dict:
+    return {
+        "name": cadence.name,
+        "owner": cadence.owner_id,
+        "sharing": "team",
+        "is_active": "on",
+        **step_rows(existing_rows(cadence, **changes_by_order), initial=cadence.steps.count()),
+    }
+
+
+def test_an_unknown_variable_shows_on_the_template_and_nothing_is_saved(staff, cadence):
+    typo = '{"subject": "Hi {{ contact.frist_name }}", "body": "Hello!"}'
+    response = staff.post(
+        f"{CADENCES}{cadence.pk}/change/", change_data(cadence, step1={"params_template": typo})
+    )
+    assert response.status_code == 200
+    [formset] = response.context["inline_admin_formsets"]
+    assert formset.formset.forms[0].errors["params_template"] == [
+        "params_template.subject: Unknown variable 'contact.frist_name' "
+        "(did you mean 'contact.firstname'?)."
+    ]
+    assert cadence.steps.get(order=1).params_template == EMAIL
+
+
+def test_the_change_page_previews_each_step_for_the_first_contact(staff, cadence, make_contact):
+    page = staff.get(f"{CADENCES}{cadence.pk}/change/")
+    assert "Jane Doe" in page.context["preview_for"]  # no contact yet: the built-in sample
+    assert dict(page.context["step_previews"][0]["params"])["subject"] == "Hi Jane"
+
+    make_contact("ada@example.com", firstname="Ada")
+    page = staff.get(f"{CADENCES}{cadence.pk}/change/")
+    email, task = page.context["step_previews"]
+    assert page.context["preview_for"] == "Ada <ada@example.com>, the workspace's first contact"
+    assert dict(email["params"]) == {"to": "ada@example.com", "subject": "Hi Ada", "body": "Hello!"}
+    assert dict(task["params"]) == {"title": "Call"}
+    html = page.content.decode()
+    assert 'id="step-preview"' in html and "Hi Ada" in html
+    assert f'formaction="{CADENCES}{cadence.pk}/preview/"' in html
+
+
+def test_the_preview_button_renders_the_unsaved_steps_and_saves_nothing(
+    staff, cadence, make_contact
+):
+    make_contact("ada@example.com", firstname="Ada")
+    edited = '{"subject": "Hello {{ endUser.firstName }}", "body": "From {{ sender.name }}"}'
+    typo = '{"title": "{{ step.nmae }}"}'
+    data = change_data(cadence, step1={"params_template": edited}, step2={"params_template": typo})
+    response = staff.post(f"{CADENCES}{cadence.pk}/preview/", data)
+    assert response.status_code == 200
+    email, task = response.context["step_previews"]
+    assert dict(email["params"])["subject"] == "Hello Ada"
+    assert task["errors"] == [
+        (
+            "params_template",
+            "params_template.title: Unknown variable 'step.nmae' (did you mean 'step.name'?).",
+        )
+    ]
+    assert cadence.steps.get(order=1).params_template == EMAIL  # nothing saved
+    assert staff.get(f"{CADENCES}{cadence.pk}/preview/").status_code == 302  # POST only
+
+
+def test_the_preview_needs_the_change_permission(owner, cadence):
+    grant(owner, "view_cadence", "view_step")
+    viewer = logged_in(owner)
+    assert viewer.get(f"{CADENCES}{cadence.pk}/change/").status_code == 200
+    assert viewer.post(f"{CADENCES}{cadence.pk}/preview/", change_data(cadence)).status_code == 403

@@ -474,6 +474,33 @@ def test_a_bad_template_is_refused_naming_the_key(workspace, actor, template, fi
     assert not Step.objects.exists()
 
 
+def test_params_nested_too_deeply_are_refused_naming_the_key(workspace, actor):
+    deep: object = "{{ contact.email }}"
+    for _ in range(2000):  # walked recursively, this was a RecursionError
+        deep = [deep]
+    cadence = cadences.cadence_create(workspace=workspace, actor=actor, name="Deep")
+    with pytest.raises(ValidationFailed) as caught:
+        cadences.step_create(
+            cadence=cadence, type="email", params_template={"subject": "s", "body": "b", "cc": deep}
+        )
+    assert all(name.startswith("params_template.cc[0]") for name in caught.value.fields)
+    assert not Step.objects.exists()
+
+
+def test_a_stored_template_nested_too_deeply_is_a_template_error_when_enrolling(
+    workspace, actor, email_identity, ada
+):
+    cadence = cadences.cadence_create(workspace=workspace, actor=actor, name="Stored")
+    step = cadences.step_create(cadence=cadence, type="email", params_template=EMAIL)
+    deep = "{{ " + "(" * 100 + "contact.firstname" + ")" * 100 + " }}"
+    Step.objects.filter(pk=step.pk).update(params_template={"subject": "s", "body": deep})
+    with pytest.raises(ValidationFailed) as caught:
+        enroll(workspace, actor, cadence, ada)
+    assert caught.value.code == "step_invalid_for_contact"
+    assert "more than 20 levels deep" in caught.value.fields["params_template.body"][0]
+    assert not Enrollment.objects.exists()
+
+
 def test_a_step_is_refused_with_an_identity_of_the_wrong_channel_or_bad_values(
     workspace, actor, sms_identity
 ):

@@ -304,6 +304,21 @@ def test_a_bad_template_is_a_400_naming_the_template_key(owner_client, cadence):
     assert set(missing.json()["error"]["fields"]) == {"params_template.subject"}
 
 
+def test_a_template_nested_too_deeply_is_a_400_naming_the_template_key(owner_client, cadence):
+    # 100 nested parentheses: Jinja2's parser ran out of stack, a 500 before.
+    deep = "{{ " + "(" * 100 + "contact.firstname" + ")" * 100 + " }}"
+    response = owner_client.post(
+        f"/v1/cadences/{cadence.pk}/steps",
+        {"type": "email", "params_template": {"subject": "Hi", "body": deep}},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    fields = response.json()["error"]["fields"]
+    assert list(fields) == ["params_template.body"]
+    assert "more than 20 levels deep" in fields["params_template.body"][0]
+    assert cadence.steps.count() == 2
+
+
 def test_step_refusals(owner_client, cadence, ada, email_identity):
     url = f"/v1/cadences/{cadence.pk}/steps"
     unknown = owner_client.post(
@@ -509,3 +524,98 @@ def test_stop_takes_only_a_persons_reasons(owner_client, cadence, ada):
 def test_cadence_ids_are_integers_in_the_path(owner_client):
     assert owner_client.get("/v1/cadences/abc").status_code == 404
     assert Cadence.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/cadences", "/v1/cadences/{id}/steps", "/v1/cadences/{id}/enrollments"]
+)
+def test_a_skip_past_the_cap_is_a_400_naming_skip(owner_client, cadence, path):
+    response = owner_client.get(path.format(id=cadence.pk), {"skip": "100000000000000000000"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["skip"]
+
+
+def test_step_numbers_beyond_their_columns_are_400s_naming_them(owner_client, cadence):
+    # Found by `make fuzz`: an order of 489021493842129649664 reached PostgreSQL
+    # ("integer out of range", a 500).
+    url = f"/v1/cadences/{cadence.pk}/steps"
+    body = {"type": "other", "params_template": {"note": "Call"}}
+    for field, value in (("order", 2**69), ("order", 10_001), ("multitouch_group_id", 2**63)):
+        response = owner_client.post(url, {**body, field: value}, format="json")
+        assert response.status_code == 400, (field, value)
+        assert set(response.json()["error"]["fields"]) == {field}
+    step = cadence.steps.order_by("order").first()
+    response = owner_client.patch(f"{url}/{step.pk}", {"order": 2**40}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"order"}
+
+
+def test_a_step_delete_is_documented_as_the_200_it_answers(client):
+    # It answers 200 with {"status": "success", "deleted": id}; the document said 204.
+    schema = client.get("/api/schema/?format=json").json()
+    responses = schema["paths"]["/v1/cadences/{cadence_id}/steps/{step_id}"]["delete"]["responses"]
+    assert "200" in responses
+    assert "204" not in responses
+
+
+# --- The template vocabulary --------------------------------------------------------------
+def test_an_unknown_variable_is_a_400_naming_the_key_and_the_variable(owner_client, cadence):
+    # It rendered "Hi ," for every contact before, with only a worker log line.
+    url = f"/v1/cadences/{cadence.pk}/steps"
+    response = owner_client.post(
+        url,
+        {"type": "email", "params_template": {"subject": "s", "body": "{{ contact.frist_name }}"}},
+        format="json",
+    )
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["fields"] == {
+        "params_template.body": [
+            "Unknown variable 'contact.frist_name' (did you mean 'contact.firstname'?)."
+        ]
+    }
+    step = cadence.steps.get(order=1)
+    patched = owner_client.patch(
+        f"{url}/{step.pk}",
+        {"params_template": {"subject": "{{ endUser.nmae }}", "body": "b"}},
+        format="json",
+    )
+    assert patched.status_code == 400
+    assert patched.json()["error"]["fields"] == {
+        "params_template.subject": [
+            "Unknown variable 'endUser.nmae' (did you mean 'endUser.name'?)."
+        ]
+    }
+    assert cadence.steps.count() == 2
+    step.refresh_from_db()
+    assert step.params_template == EMAIL
+
+
+def test_both_vocabularies_are_accepted_and_render_alike(owner_client, cadence, ada):
+    url = f"/v1/cadences/{cadence.pk}/steps"
+    both = {
+        "subject": "{{ contact.firstname }} / {{ endUser.firstName }}",
+        "body": "{{ contact.firstName }} {{ endUser.firstname }} {{ endUser.contactId }}",
+    }
+    step = cadence.steps.get(order=1)
+    response = owner_client.patch(f"{url}/{step.pk}", {"params_template": both}, format="json")
+    assert response.status_code == 200, response.json()
+    owner_client.post(enroll_url(cadence), {"contact_id": ada.public_id}, format="json")
+    params = Action.objects.get().params
+    assert params["subject"] == "Ada / Ada"
+    assert params["body"] == f"Ada Ada {ada.public_id}"
+
+
+def test_a_custom_property_is_known_once_a_contact_carries_it(owner_client, cadence, make_contact):
+    url = f"/v1/cadences/{cadence.pk}/steps"
+    step = {"type": "email", "params_template": {"subject": "s", "body": "On {{ contact.plan }}"}}
+    refused = owner_client.post(url, step, format="json")
+    assert refused.json()["error"]["fields"] == {
+        "params_template.body": ["Unknown variable 'contact.plan'."]
+    }
+    # Saying it may be missing is enough, before any contact has it...
+    guarded = {"subject": "s", "body": "{{ contact.plan | default('your plan') }}"}
+    response = owner_client.post(url, {"type": "email", "params_template": guarded}, format="json")
+    assert response.status_code == 201, response.json()
+    # ...and once one does, it is a property of the workspace.
+    make_contact("grace@example.com", plan="pro")
+    assert owner_client.post(url, step, format="json").status_code == 201

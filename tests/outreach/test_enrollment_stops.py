@@ -28,7 +28,8 @@ TRACKING = "/webhooks/anymail/postmark/tracking/"
 
 
 @pytest.fixture(autouse=True)
-def webhook_secret(settings):
+def webhook_secret(settings, anymail_esp):
+    anymail_esp("postmark")
     settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}
 
 

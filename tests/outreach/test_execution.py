@@ -311,9 +311,13 @@ def test_backoff_grows_and_is_capped(settings):
 def test_dispatch_claims_in_batches_and_enqueues(scripted, due_sms, settings, monkeypatch):
     settings.DISPATCH_BATCH_SIZE = 2
     sent = []
-    from outreach import tasks
+    from outreach import execution, tasks
 
-    monkeypatch.setattr(tasks.execute_action, "delay", lambda *args: sent.append(args))
+    def send_task(name, args):
+        assert name == tasks.execute_action.name
+        sent.append(args)
+
+    monkeypatch.setattr(execution.celery_app, "send_task", send_task)
     made = [due_sms() for _ in range(5)]
     claims = actions_dispatch()
     assert sorted(c.action_id for c in claims) == sorted(a.pk for a in made)
@@ -352,9 +356,9 @@ def test_dispatch_keeps_at_most_the_in_flight_cap_processing(
 ):
     settings.DISPATCH_BATCH_SIZE = 2
     settings.DISPATCH_MAX_IN_FLIGHT = 3
-    from outreach import tasks
+    from outreach import execution
 
-    monkeypatch.setattr(tasks.execute_action, "delay", lambda *args: None)
+    monkeypatch.setattr(execution.celery_app, "send_task", lambda name, args: None)
     for _ in range(5):
         due_sms()
     assert len(actions_dispatch()) == 3

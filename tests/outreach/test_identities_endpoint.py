@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accounts.models import Scope
@@ -127,3 +129,49 @@ def test_scopes_follow_the_actions_scopes(client_for, owner, workspace, email_id
     assert response.status_code == 403
     writer = client_for(owner, workspace, [Scope.ACTIONS_WRITE])
     assert writer.get("/v1/identities").status_code == 403
+
+
+def test_a_skip_past_the_cap_is_a_400_naming_skip(owner_client):
+    response = owner_client.get("/v1/identities", {"skip": "100000000000000000000"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["skip"]
+
+
+def test_a_daily_limit_beyond_the_column_is_a_400_naming_it(owner_client, email_identity):
+    # Found by `make fuzz`: 268702813414705758208 reached PostgreSQL ("integer out of
+    # range", a 500).
+    path = f"/v1/identities/{email_identity.public_id}"
+    response = owner_client.patch(path, {"daily_limit": 2**68}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"daily_limit"}
+    response = owner_client.post(
+        "/v1/identities",
+        {"channel": "email", "address": "big@acme.example.com", "daily_limit": 2**31},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"daily_limit"}
+    assert owner_client.patch(path, {"daily_limit": 2**31 - 1}, format="json").status_code == 200
+
+
+def test_window_times_are_documented_as_the_wall_clock_times_they_are(client, owner_client):
+    # OpenAPI's `format: time` is RFC 3339's full-time, which needs a UTC offset; the
+    # windows are "HH:MM:SS" in the identity's timezone, so "09:00:00" failed the schema.
+    response = owner_client.post(
+        "/v1/identities",
+        {
+            "channel": "email",
+            "address": "windows@acme.example.com",
+            "window_start": "09:00",
+            "window_end": "17:30",
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    identity = response.json()["identity"]
+    assert (identity["window_start"], identity["window_end"]) == ("09:00:00", "17:30:00")
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]["Identity"]
+    for bound in ("window_start", "window_end"):
+        field = schema["properties"][bound]
+        assert "format" not in field
+        assert re.fullmatch(field["pattern"], identity[bound])

@@ -442,3 +442,11 @@ def test_the_pending_list_is_served_by_an_index(owner_client, make_sms):
         assert "Sort" not in plan, plan
     else:
         assert "USING INDEX action_" in plan, plan
+
+
+# --- NUL in a filter (issue 11) -----------------------------------------------------
+@pytest.mark.parametrize("name", ["status", "action_type", "limit"])
+def test_a_nul_in_a_filter_is_a_400_naming_it(owner_client, name):
+    response = owner_client.get(f"{URL}?{name}=%00")
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [name]

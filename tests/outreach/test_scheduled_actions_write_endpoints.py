@@ -481,3 +481,33 @@ def test_a_scheduled_sms_runs_and_reads_completed_or_failed(owner_client, sms_id
     listed = owner_client.get(URL, {"status": "completed"}).json()
     assert [row["id"] for row in listed["data"]] == [ok["id"]]
     assert_error(owner_client.delete(f"{URL}/{ok['id']}"), 409)
+
+
+# --- bad input (issue 11) -----------------------------------------------------------
+@pytest.mark.parametrize("offset", ["-16:00", "+16:00"])
+def test_a_scheduled_at_offset_beyond_15_59_is_a_400(owner_client, sms_identity, offset):
+    body = {
+        "action_type": "send_sms",
+        "scheduled_at": f"2030-01-15T18:00:00{offset}",
+        "parameters": SMS,
+    }
+    assert_error(schedule(owner_client, body), 400, {"scheduled_at"})
+    assert not Action.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["[]", '"x"', "1", "true", "null"])
+def test_any_top_level_value_but_an_object_is_a_400(owner_client, body):
+    response = owner_client.post(URL, data=body, content_type="application/json")
+    assert assert_error(response, 400, {"non_field_errors"})["fields"] == {
+        "non_field_errors": ["Expected a JSON object."]
+    }
+
+
+def test_a_nul_in_a_parameter_is_a_400_naming_it(owner_client, sms_identity):
+    body = {
+        "action_type": "send_sms",
+        "scheduled_at": "2030-01-15T18:00:00Z",
+        "parameters": {**SMS, "message": "Hi\u0000"},
+    }
+    assert_error(schedule(owner_client, body), 400, {"parameters.message"})
+    assert not Action.objects.exists()

@@ -689,3 +689,37 @@ def test_records_and_metadata_validate_against_salesloft_s_definition(
                 detail = client.get(f"/v2/actions/{record['id']}.json").json()
                 assert_valid(action_schema, detail["data"])
     assert len(owner_client.get("/v2/actions").json()["data"]) == 4
+
+
+# --- bad input that was a 500 on PostgreSQL (issue 11) -----------------------------
+@pytest.mark.parametrize(
+    "name", ["due_on[gt]", "due_on[gte]", "due_on[lt]", "updated_at[lte]", "updated_at[gt]"]
+)
+@pytest.mark.parametrize("offset", ["-16:00", "+16:00", "-23:59"])
+def test_a_range_offset_beyond_15_59_is_a_400_naming_the_parameter(owner_client, name, offset):
+    response = owner_client.get(f"/v2/actions?{name}={quote(f'2020-01-01T00:00:00{offset}')}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["errors"] == {name: ["The UTC offset must be between -15:59 and +15:59."]}
+
+
+def test_a_range_offset_of_15_59_compares_the_same_instant(owner_client, act):
+    action = act(scheduled_time=at("2030-05-01T12:00:00+00:00"))
+    # 2030-05-01T12:00:00+00:00 is 2030-05-02T03:59:00+15:59.
+    response = owner_client.get(f"/v2/actions?due_on[gte]={quote('2030-05-02T03:59:00+15:59')}")
+    assert listed(response) == [action.id]
+    response = owner_client.get(f"/v2/actions?due_on[gt]={quote('2030-05-02T03:59:00+15:59')}")
+    assert listed(response) == []
+
+
+def test_a_range_that_leaves_the_calendar_in_utc_is_a_400(owner_client):
+    response = owner_client.get(f"/v2/actions?due_on[lt]={quote('9999-12-31T23:00:00-02:00')}")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["due_on[lt]"]
+
+
+@pytest.mark.parametrize("name", ["user_guid", "type", "sort_by", "ids", "due_on[gt]"])
+def test_a_nul_in_a_filter_is_a_400_naming_it(owner_client, name):
+    response = owner_client.get(f"/v2/actions?{name}=%00")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [name]

@@ -291,7 +291,8 @@ class Cluster:
             sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
             f"--schedule={self.data_dir / f'{name}-schedule'}",
         ]  # fmt: skip
-        return self.start(name, argv, kind="beat", **{"LOG_LEVEL": "INFO", **env})
+        # LOG_TICKS: every "Sending due task" line, which the two-beats test counts.
+        return self.start(name, argv, kind="beat", **{"LOG_LEVEL": "INFO", "LOG_TICKS": "1", **env})
 
     def dispatcher(self, name: str = "dispatcher", *, interval: float = 0.2, **env: str) -> Proc:
         argv = [sys.executable, "-m", "tests.reliability.helpers", "dispatch", str(interval)]

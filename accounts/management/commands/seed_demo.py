@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import seed_accounts
+from automations.demo import seed_automations
 from contacts.demo import seed_contacts
 from outreach.demo import seed_outreach
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
             creds = seed_accounts()
             seed_contacts(workspace=creds.workspace)
             seed_outreach(workspace=creds.workspace, user=creds.user)
+            automations = seed_automations(workspace=creds.workspace)
         url = options["url"].rstrip("/")
         self.stdout.write(
             "\n".join(
@@ -27,6 +29,12 @@ class Command(BaseCommand):
                     f"  API docs  {url}/api/docs/",
                     f"  API key   {creds.api_key}",
                     f"  Try it    curl -H 'Authorization: Bearer {creds.api_key}' {url}/v1/me",
+                    # The README's tour runs its curl examples with these two set.
+                    f"  Tour      export HUB={url} KEY={creds.api_key}",
+                    # The ids the AnswerPal examples name (automations.demo), when free.
+                    f"  Settings  {url}/api/Actions/{automations.action_id} (Call CRM), "
+                    f"topic {automations.topic_id} (Billing), "
+                    f"channel {automations.channel_id} (Support inbox)",
                     "",
                 ]
             )

@@ -23,6 +23,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from config.fields import AwareDateTimeField
+from config.schema import Envelope
 from outreach.models import Action, ActionStatus, ActionType, Channel, Identity
 from outreach.validation import check_action_fields
 
@@ -113,7 +114,7 @@ class ScheduledActionEnvelope(serializers.Serializer):
     data = ScheduledActionSerializer()
 
 
-class ScheduledActionListEnvelope(serializers.Serializer):
+class ScheduledActionListEnvelope(Envelope):
     data = ScheduledActionSerializer(many=True)
     total = serializers.IntegerField(help_text="Actions matching the filters, ignoring paging.")
 

@@ -13,7 +13,8 @@ Salesloft's wire format is not what a form library expects:
 - `due_on[gt|gte|lt|lte]` and `updated_at[gt|gte|lt|lte]` take ISO 8601 and compare
   with microsecond precision. A time without an offset is taken as UTC (as
   Salesloft does); a bare date means midnight UTC. A `+hh:mm` offset whose `+` was
-  not URL-encoded arrives as a space and is read as `+`.
+  not URL-encoded arrives as a space and is read as `+`. An offset beyond +-15:59
+  is a 400 (config.fields.in_utc).
 - `sort_by` is `created_at` or `updated_at` (default `updated_at`);
   `sort_direction` is `ASC` or `DESC` (default `DESC`) in any case, echoed upper
   case; ties are broken by id in the same direction.
@@ -37,10 +38,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Membership
 from config.exceptions import ValidationFailed
+from config.fields import TimestampError, in_utc
+from config.pagination import MAX_PAGE
 from outreach.models import ActionStatus, ActionType
 
 MAX_BIGINT = 2**63 - 1
-MAX_PAGE = 2**31 - 1
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 # Counts stop here when limit_paging_counts=true (tests shrink it).
@@ -214,6 +216,11 @@ def parse_action_list_query(params, *, workspace) -> ActionListQuery:
             value = parse_timestamp(text)
             if value is None:
                 bad(key, "Must be an ISO 8601 timestamp, e.g. 2024-01-01T00:00:00.000000+00:00.")
+                continue
+            try:
+                value = in_utc(value)
+            except TimestampError as exc:
+                bad(key, str(exc))
                 continue
             query.conditions.append(Q(**{f"{column}__{operator}": value}))
             given[operator] = text.strip()

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 from rest_framework import serializers
 
+from config.schema import Envelope
 from outreach.api.salesloft.filters import STATUS_WORDS, salesloft_type
 from outreach.models import ActionStatus, ActionType
 
@@ -165,7 +166,7 @@ class SalesloftMetadataSerializer(serializers.Serializer):
     sorting = SalesloftSortingSerializer()
 
 
-class SalesloftActionListEnvelope(serializers.Serializer):
+class SalesloftActionListEnvelope(Envelope):
     data = SalesloftActionSerializer(many=True)
     metadata = SalesloftMetadataSerializer()
 
