@@ -320,6 +320,18 @@ def _own_address(host: str, port: int, address: IPAddress) -> BlockedDestination
     )
 
 
+def _refuse_unlisted_literal(
+    allowlist: Allowlist, host: str, ip: IPAddress, port: int, reason: str
+) -> None:
+    """A literal address refusal_reason refuses (`reason`) is reached only when the
+    allowlist lists it for `port`; never the service's own address by a port-less entry."""
+    verdict = allowlist.address_verdict(ip, port)
+    if verdict is None:
+        raise BlockedDestination(host, f"it is {reason}", address=str(ip))
+    if verdict == OWN:
+        raise _own_address(host, port, ip)
+
+
 # --- target vetting -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:
@@ -368,11 +380,7 @@ def _precheck_literal(url: str) -> None:
     if ip is not None:
         reason = refusal_reason(ip)
         if reason:
-            verdict = Allowlist.from_settings().address_verdict(ip, port)
-            if verdict is None:
-                raise BlockedDestination(host, f"it is {reason}", address=str(ip))
-            if verdict == OWN:
-                raise _own_address(host, port, ip)
+            _refuse_unlisted_literal(Allowlist.from_settings(), host, ip, port, reason)
 
 
 def _parse_url(url: str | httpx.URL) -> tuple[httpx.URL, str, int]:
@@ -457,11 +465,7 @@ def vet(
         if not reason and not public and allowlist.address_verdict(literal, port) is None:
             raise BlockedDestination(host, _PUBLIC_OFF, address=str(literal))
         if reason:
-            verdict = allowlist.address_verdict(literal, port)
-            if verdict is None:
-                raise BlockedDestination(host, f"it is {reason}", address=str(literal))
-            if verdict == OWN:
-                raise _own_address(host, port, literal)
+            _refuse_unlisted_literal(allowlist, host, literal, port, reason)
         address = normalise_address(literal)
         return Target(url, host, port, (address,), str(address))
     host = host.rstrip(".")
