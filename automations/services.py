@@ -361,11 +361,12 @@ def _template_strings(text: str, *, values_only: bool = False) -> list[str]:
     return found
 
 
-def _template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
-    """Templates the definition's type renders must compile (a template nested too
-    deeply included), so a run cannot fail on them later, and name only variables of
-    the vocabulary (automations.context.automation_vocabulary), so a typo is a 400
-    naming it instead of an empty value at run time; the admin's check too."""
+def definition_template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
+    """The save-time template check, by field: templates the definition's type renders
+    must compile (a template nested too deeply included), so a run cannot fail on them
+    later, and name only variables of the vocabulary
+    (automations.context.automation_vocabulary), so a typo is a 400 naming it instead of
+    an empty value at run time; the admin's check and its preview too."""
     kind = definition.action_type
     templates: dict[str, tuple[list[str], str]] = {}
     if kind in REPLY_TYPES and definition.api_body_template:
@@ -401,11 +402,6 @@ def _template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
             if unknown:
                 errors[name] = unknown
     return errors
-
-
-def definition_template_problems(definition: ActionDefinition) -> dict[str, list[str]]:
-    """The save-time template check alone, by field (the admin's preview shows it)."""
-    return _template_problems(definition)
 
 
 def _length_problems(definition: ActionDefinition) -> dict[str, list[str]]:
@@ -467,7 +463,7 @@ def _check_definition(definition: ActionDefinition) -> None:
             check(value)
         except DjangoValidationError as exc:
             errors[name] = list(exc.messages)
-    for name, messages in _template_problems(definition).items():
+    for name, messages in definition_template_problems(definition).items():
         errors.setdefault(name, messages)
     if errors:
         raise ValidationFailed(
