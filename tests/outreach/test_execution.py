@@ -24,44 +24,6 @@ from outreach.executors import ExecutionResult, PermanentError, TransientError
 from outreach.models import Action, ActionAttempt, ActionStatus, ActionTransition
 
 pytestmark = pytest.mark.django_db
-SMS = {"recipient_phone": "+14155551234", "message": "Your appointment is in 1 hour!"}
-
-
-class Scripted:
-    """A stand-in executor for our own interface: plays back results in order."""
-
-    types = ("send_sms",)
-
-    def __init__(self, *script):
-        self.script = list(script)
-        self.calls = []
-
-    def execute(self, context):
-        self.calls.append(context)
-        step = self.script.pop(0) if self.script else ExecutionResult("SM-default")
-        if isinstance(step, Exception):
-            raise step
-        return step
-
-
-@pytest.fixture
-def scripted(monkeypatch):
-    def install(*script):
-        executor = Scripted(*script)
-        monkeypatch.setitem(executors.REGISTRY, "send_sms", executor)
-        return executor
-
-    return install
-
-
-@pytest.fixture
-def due_sms(make_action, sms_identity):
-    def make(**kw):
-        return make_action(
-            type="send_sms", identity=sms_identity, params=dict(SMS), require_approval=False, **kw
-        )
-
-    return make
 
 
 def run_one(action) -> str:

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.actors import Actor
 from contacts import services as contact_services
-from outreach import cadences, executors, services
+from outreach import cadences, services
 from outreach.execution import (
     _start,
     action_claim_due,
@@ -23,48 +23,10 @@ from outreach.executors import ExecutionResult, PermanentCode, PermanentError, T
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
 from tests.admin_helpers import grant, logged_in
 from tests.fakes.twilio import FakeTwilio
+from tests.outreach.conftest import PHONE
 from tests.smtp_server import running_smtp_server
 
 pytestmark = pytest.mark.django_db
-PHONE = "+14155551234"
-SMS = {"recipient_phone": PHONE, "message": "Your appointment is in 1 hour!"}
-
-
-class Scripted:
-    """A stand-in SMS executor: plays back results (or errors, or callables) in order."""
-
-    types = ("send_sms",)
-
-    def __init__(self, *script):
-        self.script = list(script)
-
-    def execute(self, context):
-        step = self.script.pop(0) if self.script else ExecutionResult("SM-default")
-        if callable(step) and not isinstance(step, Exception):
-            step = step(context)
-        if isinstance(step, Exception):
-            raise step
-        return step
-
-
-@pytest.fixture
-def scripted(monkeypatch):
-    def install(*script):
-        executor = Scripted(*script)
-        monkeypatch.setitem(executors.REGISTRY, "send_sms", executor)
-        return executor
-
-    return install
-
-
-@pytest.fixture
-def due_sms(make_action, sms_identity):
-    def make(**kw):
-        return make_action(
-            type="send_sms", identity=sms_identity, params=dict(SMS), require_approval=False, **kw
-        )
-
-    return make
 
 
 def run_one(action: Action) -> str:
