@@ -8,6 +8,21 @@ from typing import Any
 from automations import services
 from automations.models import ActionDefinition, Channel, HookAction, Topic, TopicAction
 
+# Seed 004's POST /api/Actions example, as the vendor documents it.
+SEED_API_CALL: dict[str, Any] = {
+    "name": "Call CRM",
+    "description": "Update the customer record",
+    "actionType": "ApiCall",
+    "apiEndpoint": "/customers/{{endUser.customerNumber}}",
+    "apiMethod": "PUT",
+    "apiHeaders": '{"Content-Type":"application/json"}',
+    "apiBodyTemplate": '{"status":"{{ticket.status}}"}',
+    "overrideApiAuthenticationType": "Bearer",
+    "isActive": True,
+    "isFunctionTool": False,
+    "toolCallTimeoutSeconds": 30,
+}
+
 # What each type needs to be valid (services refuse a definition that could never run).
 TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "ApiCall": {"api_endpoint": "https://crm.example.com/api/contacts"},

@@ -8,6 +8,7 @@ from django.db import connection
 from accounts.models import Membership, Scope
 from automations.models import ActionDefinition, CustomFieldDefinition, HookAction, TopicAction
 from tests.automations import (
+    SEED_API_CALL,
     make_definition,
     make_hook_action,
     make_topic_action,
@@ -17,19 +18,6 @@ from tests.automations import (
 pytestmark = pytest.mark.django_db
 
 URL = "/api/Actions"
-SEED_EXAMPLE = {
-    "name": "Call CRM",
-    "description": "Update the customer record",
-    "actionType": "ApiCall",
-    "apiEndpoint": "/customers/{{endUser.customerNumber}}",
-    "apiMethod": "PUT",
-    "apiHeaders": '{"Content-Type":"application/json"}',
-    "apiBodyTemplate": '{"status":"{{ticket.status}}"}',
-    "overrideApiAuthenticationType": "Bearer",
-    "isActive": True,
-    "isFunctionTool": False,
-    "toolCallTimeoutSeconds": 30,
-}
 READ_KEYS = {
     "actionID",
     "customerID",
@@ -87,7 +75,7 @@ def test_managing_actions_needs_settings_manage(client_for, owner, workspace, me
 
 # --- create
 def test_it_creates_the_seeds_example(owner_client, workspace):
-    response = owner_client.post(URL, SEED_EXAMPLE, format="json")
+    response = owner_client.post(URL, SEED_API_CALL, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert set(body) == READ_KEYS

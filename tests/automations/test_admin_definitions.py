@@ -19,6 +19,7 @@ from automations import services
 from automations.admin.definitions import FIELD_NAMES
 from automations.models import ActionDefinition, CustomFieldDefinition
 from tests.admin_helpers import form_data, logged_in, messages_of
+from tests.automations import SEED_API_CALL
 
 pytestmark = pytest.mark.django_db
 
@@ -536,20 +537,6 @@ def test_deleting_goes_through_the_service(staff, workspace):
 
 
 # --- One validation for the admin and the API ---------------------------------------------------
-# Seed 004's POST /api/Actions example.
-SEED_API_CALL = {
-    "name": "Call CRM",
-    "description": "Update the customer record",
-    "actionType": "ApiCall",
-    "apiEndpoint": "/customers/{{endUser.customerNumber}}",
-    "apiMethod": "PUT",
-    "apiHeaders": '{"Content-Type":"application/json"}',
-    "apiBodyTemplate": '{"status":"{{ticket.status}}"}',
-    "overrideApiAuthenticationType": "Bearer",
-    "isActive": True,
-    "isFunctionTool": False,
-    "toolCallTimeoutSeconds": 30,
-}
 
 
 def as_form(workspace, body: dict) -> dict:
