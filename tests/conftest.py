@@ -115,6 +115,29 @@ def sms_identity(workspace, owner):
     )
 
 
+@pytest.fixture
+def identities(workspace):
+    """One identity per sending channel, for tests that show every kind of action."""
+    from outreach import services as outreach_services
+
+    return {
+        "email": outreach_services.identity_create(
+            workspace=workspace,
+            channel="email",
+            address="sales@acme.example.com",
+            display_name="Acme Sales",
+        ),
+        "sms": outreach_services.identity_create(
+            workspace=workspace, channel="sms", address="+14155550100"
+        ),
+        "linkedin": outreach_services.identity_create(
+            workspace=workspace,
+            channel="linkedin",
+            address="https://www.linkedin.com/in/acme-sales",
+        ),
+    }
+
+
 EMAIL_PARAMS = {"to": "contact@example.com", "subject": "Hello", "body": "Hi there!"}
 
 

@@ -59,24 +59,6 @@ def reviewer(workspace):
 
 
 @pytest.fixture
-def identities(workspace):
-    return {
-        "email": services.identity_create(
-            workspace=workspace,
-            channel="email",
-            address="sales@acme.example.com",
-            display_name="Acme Sales",
-        ),
-        "sms": services.identity_create(workspace=workspace, channel="sms", address="+14155550100"),
-        "linkedin": services.identity_create(
-            workspace=workspace,
-            channel="linkedin",
-            address="https://www.linkedin.com/in/acme-sales",
-        ),
-    }
-
-
-@pytest.fixture
 def thread(workspace):
     """An email thread with Dana, whose subject the drafted reply answers."""
     dana = Contact.objects.create(

@@ -45,24 +45,6 @@ def listed(response) -> list[str]:
 
 
 @pytest.fixture
-def identities(workspace, owner):
-    return {
-        "email": services.identity_create(
-            workspace=workspace,
-            channel="email",
-            address="sales@acme.example.com",
-            display_name="Acme Sales",
-        ),
-        "sms": services.identity_create(workspace=workspace, channel="sms", address="+14155550100"),
-        "linkedin": services.identity_create(
-            workspace=workspace,
-            channel="linkedin",
-            address="https://www.linkedin.com/in/acme-sales",
-        ),
-    }
-
-
-@pytest.fixture
 def propose(workspace, owner, identities):
     """Create an action awaiting approval, due `hours` from now."""
 
