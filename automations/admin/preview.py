@@ -82,8 +82,12 @@ def preview_definition(definition: ActionDefinition) -> dict[str, Any] | None:
     if definition.action_type not in PREVIEW_TYPES:
         return None
     context, whom = sample_context(definition.workspace_id)
-    preview: dict[str, Any] = {"for": whom, "error": "", "missing": [], "unknown": {}}
-    preview["unknown"] = definition_template_problems(definition)  # what a save refuses
+    preview: dict[str, Any] = {
+        "for": whom,
+        "error": "",
+        "missing": [],
+        "unknown": definition_template_problems(definition),  # what a save refuses
+    }
     if definition.action_type == T.API_CALL:
         try:
             request = render_request(definition, context)
