@@ -86,6 +86,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_int_map(name: str, default: dict[str, int], *, minimum: int = 1) -> dict[str, int]:
+    """`key=number` pairs, comma-separated (e.g. `twilio=16,linkedin=8`)."""
+    value = _raw(name)
+    if value is None:
+        return dict(default)
+    found: dict[str, int] = {}
+    for item in value.split(","):
+        key, sep, number = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{name}: {item.strip()!r} is not key=number.")
+        try:
+            found[key.strip()] = int(number)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {number.strip()!r} is not an integer.") from None
+        if found[key.strip()] < minimum:
+            raise ImproperlyConfigured(f"{name}: {key.strip()} must be at least {minimum}.")
+    return found
+
+
 def outbound_allowlist(name: str) -> list[str]:
     """Comma-separated `host`, `*.suffix`, `IP`, `CIDR` or `[IPv6]` entries, each with an
     optional `:port` (grammar in config.allowlist), checked here so a typo stops the

@@ -25,11 +25,15 @@ class Periodic:
 
 
 PERIODIC_TASKS: dict[str, Periodic] = {
+    # Four ticks a second: a due action waits at most a quarter second for its
+    # claim (the on-time goal is 1.5 s p99 from scheduled_time to the send). A
+    # tick with nothing due costs three indexed queries. A tick that waited
+    # past 2 s behind busy workers is dropped: the next one does its work.
     "outreach.dispatch_due": Periodic(
         task="outreach.dispatch_due",
-        every_seconds=1,
-        description="Reclaim expired leases, claim due actions, hand them to workers.",
-        expires_seconds=10,
+        every_seconds=0.25,
+        description="Reclaim expired leases, claim due actions, hand batches to workers.",
+        expires_seconds=2,
     ),
     "automations.dispatch_steps": Periodic(
         task="automations.dispatch_steps",

@@ -209,6 +209,11 @@ DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 100, minimum=1)
 # claimed as workers free up, so leases do not expire while tasks wait in line.
 DISPATCH_MAX_IN_FLIGHT = env.env_int("DISPATCH_MAX_IN_FLIGHT", 1000, minimum=1)
 PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1)
+# Provider calls of a batch in flight at once in one worker process (threads:
+# outreach/execution/sending.py), and per provider a lower cap where its rate
+# limits want one ("smtp", "twilio", "linkedin", or an ESP's name).
+WORKER_SEND_CONCURRENCY = env.env_int("WORKER_SEND_CONCURRENCY", 32, minimum=1)
+PROVIDER_MAX_CONCURRENCY = env.env_int_map("PROVIDER_MAX_CONCURRENCY", {})
 SALESLOFT_RATE_LIMIT_PER_MINUTE = env.env_int("SALESLOFT_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
 # Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so

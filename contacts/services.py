@@ -7,6 +7,7 @@ in the same transaction, so the timeline never disagrees with the data.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,15 +57,32 @@ def event_record(
     data: dict | None = None,
     occurred_at: dt.datetime | None = None,
 ) -> ContactEvent:
-    return ContactEvent.objects.create(
-        workspace_id=contact.workspace_id,
-        contact=contact,
-        contact_public_id=contact.public_id,
-        contact_email=contact.email,
-        type=type,
-        data=data or {},
-        actor_label=actor.label,
-        occurred_at=occurred_at or timezone.now(),
+    [event] = events_record(events=[(contact, type, data)], actor=actor, occurred_at=occurred_at)
+    return event
+
+
+def events_record(
+    *,
+    events: Sequence[tuple[Contact, str, dict | None]],
+    actor: Actor,
+    occurred_at: dt.datetime | None = None,
+) -> list[ContactEvent]:
+    """Timeline events (contact, type, data) by one actor, in one INSERT."""
+    when = occurred_at or timezone.now()
+    return ContactEvent.objects.bulk_create(
+        [
+            ContactEvent(
+                workspace_id=contact.workspace_id,
+                contact=contact,
+                contact_public_id=contact.public_id,
+                contact_email=contact.email,
+                type=type,
+                data=data or {},
+                actor_label=actor.label,
+                occurred_at=when,
+            )
+            for contact, type, data in events
+        ]
     )
 
 

@@ -7,16 +7,25 @@ from celery import shared_task
 
 @shared_task(name="outreach.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
-    """Every second (config/periodic_tasks.py): reclaim, claim, enqueue."""
+    """Every 0.25 s (config/periodic_tasks.py): reclaim, claim, enqueue batches."""
     from outreach.execution import actions_dispatch
 
     return len(actions_dispatch())
 
 
+@shared_task(name="outreach.execute_batch", ignore_result=True, acks_late=True)
+def execute_batch(lease_token: str, action_ids: list[int]) -> int:
+    """Execute one claimed batch. A duplicate or late delivery of this message
+    finds its actions attempted or released and does nothing."""
+    from outreach.execution import actions_execute_batch
+
+    return len(actions_execute_batch(lease_token=lease_token, action_ids=action_ids))
+
+
 @shared_task(name="outreach.execute_action", ignore_result=True, acks_late=True)
 def execute_action(action_id: int, lease_token: str) -> str:
-    """Execute one claimed action. A duplicate or late delivery of this message
-    finds the lease gone or already attempted and does nothing."""
+    """One claimed action: what dispatchers sent before batches (kept so their
+    messages still in a broker during an upgrade are executed)."""
     from outreach.execution import action_execute
 
     return action_execute(action_id=action_id, lease_token=lease_token).status

@@ -15,11 +15,11 @@ raises undoes the transition. The timeline event comes before any receiver
 because the cadence receiver locks the contact, and lock order matters
 (outreach/cadences.py).
 
-`transitions_record` is the same for many actions by one actor: the audit rows
-go in one INSERT (the dispatcher's claim uses it; a batch engine can finish a
-batch with it). `lease_release` moves a claimed action out of `processing` (or
-records what a reclaimed lease's late answer did): status and fields set, lease
-cleared, saved, recorded.
+`transitions_record` is the same for many actions by one actor: the timeline
+events go in one INSERT and the audit rows in another (the dispatcher's claim
+and the batch worker's start and finish use it). `lease_release` moves a
+claimed action out of `processing` (or records what a reclaimed lease's late
+answer did): status and fields set, lease cleared, saved, recorded.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.actors import Actor
-from contacts.services import event_record
+from contacts.services import events_record
 from outreach.models import FINAL_STATUSES, Action, ActionTransition
 from outreach.params import summary_of
 from outreach.signals import action_finished
@@ -50,27 +50,30 @@ class Change:
 
 
 def transitions_record(changes: Sequence[Change], *, actor: Actor) -> list[ActionTransition]:
-    """Record transitions by one actor (see the module docstring): one timeline
-    event and one `action_finished` per final status, one INSERT for the audit rows."""
+    """Record transitions by one actor (see the module docstring): a timeline
+    event and an `action_finished` per final status; one INSERT for the events,
+    one for the audit rows."""
     if not changes:
         return []
     if not transaction.get_connection().in_atomic_block:
         # The signal's receivers must share the transition's fate.
         raise RuntimeError("transitions_record must run inside the caller's transaction.")
-    for change in changes:
-        action = change.action
-        if action.status in FINAL_STATUSES and action.contact_id:
-            event_record(
-                contact=action.contact,
-                type=f"action.{action.status}",
-                actor=actor,
-                data={
-                    "action_id": action.public_id,
-                    "action_type": action.type,
-                    "summary": summary_of(action.type, action.params),
-                    "reason": change.reason,
-                },
-            )
+    events = [
+        (
+            change.action.contact,
+            f"action.{change.action.status}",
+            {
+                "action_id": change.action.public_id,
+                "action_type": change.action.type,
+                "summary": summary_of(change.action.type, change.action.params),
+                "reason": change.reason,
+            },
+        )
+        for change in changes
+        if change.action.status in FINAL_STATUSES and change.action.contact_id
+    ]
+    if events:
+        events_record(events=events, actor=actor)
     for change in changes:
         logger.info(
             "action_transition action=%s type=%s from=%s to=%s actor=%s reason=%r",

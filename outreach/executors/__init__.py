@@ -3,7 +3,23 @@
 An executor performs the side effect of an action (send the email, the SMS,
 the LinkedIn message, change the stage) and reports what happened by its
 return value or the exception it raises. It never touches the action's status:
-the worker (outreach.services.action_execute) does that, around it.
+the batch worker (outreach.execution) does that, around it.
+
+Two shapes (outreach.execution runs both):
+
+- **Executor**: `execute(context)` does everything in the worker's main thread.
+  Internal types (a lifecycle stage change) are this: database work, no wire.
+- **SendingExecutor**: the provider call is split out so a batch's calls run
+  concurrently on send threads, which never touch the database:
+  `prepare(context)` (main thread: reads, builds the request; returns a
+  Prepared, or an ExecutionResult when there is nothing to send, e.g. an email
+  already recorded as sent), `open_session(prepared)` (send thread: one
+  session serves every Prepared of one `session_key` in a batch, e.g. one SMTP
+  connection per identity; pooled HTTP clients for Twilio and webhooks), then
+  `session.send(payload)` (network only, raises TransientError/PermanentError)
+  and `record(context, prepared, answer)` (main thread: store the Message,
+  return the result). `execute` is `execute_whole`: the same four steps in one
+  thread, for callers that run one action.
 
 - Return an ExecutionResult on success, with the provider's message id.
 - Raise TransientError for failures worth retrying (network errors, timeouts,
@@ -24,8 +40,9 @@ decorate it with `@register`, and import the module at the bottom of this file.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from contacts.models import Contact
@@ -87,6 +104,52 @@ class Executor(Protocol):
     types: tuple[str, ...]
 
     def execute(self, context: ExecutionContext) -> ExecutionResult: ...
+
+
+@dataclass
+class Prepared:
+    """A provider call built on the main thread, to be made on a send thread."""
+
+    provider: str  # the gate it goes through (caps, Retry-After): "smtp", "twilio", …
+    session_key: Hashable  # Prepared with one key share a session within a batch
+    payload: Any  # what the session's `send` needs; opaque to the engine
+    extra: dict = field(default_factory=dict)  # what `record` needs besides the answer
+
+
+class Session(Protocol):
+    def send(self, payload: Any) -> Any:
+        """Make one provider call; the provider's answer, or raise an ExecutionError.
+        A session that failed must reopen itself on the next send."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SendingExecutor(Executor, Protocol):
+    def prepare(self, context: ExecutionContext) -> Prepared | ExecutionResult: ...
+
+    def open_session(self, prepared: Prepared) -> Session: ...
+
+    def record(
+        self, context: ExecutionContext, prepared: Prepared, answer: Any
+    ) -> ExecutionResult: ...
+
+
+def is_sending(executor: Executor) -> bool:
+    return callable(getattr(executor, "prepare", None))
+
+
+def execute_whole(executor: SendingExecutor, context: ExecutionContext) -> ExecutionResult:
+    """A SendingExecutor's four steps for one action, in this thread."""
+    prepared = executor.prepare(context)
+    if isinstance(prepared, ExecutionResult):
+        return prepared
+    session = executor.open_session(prepared)
+    try:
+        answer = session.send(prepared.payload)
+    finally:
+        session.close()
+    return executor.record(context, prepared, answer)
 
 
 REGISTRY: dict[str, Executor] = {}

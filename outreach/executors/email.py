@@ -81,7 +81,9 @@ from outreach.executors import (
     ExecutionResult,
     PermanentCode,
     PermanentError,
+    Prepared,
     TransientError,
+    execute_whole,
     register,
 )
 
@@ -290,40 +292,83 @@ def _connection():
         return get_connection()
 
 
-def _send(context: ExecutionContext, message) -> None:
-    try:
-        connection = _connection()
-    except ImproperlyConfigured as exc:
-        raise PermanentError(
-            f"The email backend is misconfigured: {_text(str(exc))}",
-            code=PermanentCode.NOT_CONFIGURED,
-        ) from None
-    is_anymail = isinstance(connection, AnymailBaseBackend)
-    if is_anymail:
-        message.metadata = {
-            "action_id": context.action.public_id,
-            "idempotency_key": context.idempotency_key,
-        }
-    try:
+def provider_name() -> str:
+    """The provider gate of email: `smtp`, the ESP's name, or the backend's."""
+    backend = settings.EMAIL_BACKEND
+    if backend.startswith("anymail."):
+        return settings.ANYMAIL_ESP or "esp"
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        return "smtp"
+    return backend.rsplit(".", 2)[-2]  # e.g. locmem, console
+
+
+class EmailSession:
+    """One email backend connection serving many messages (for SMTP one
+    session: EHLO, STARTTLS and AUTH once). Each message goes alone through
+    `send_messages([message])`, so each gets its own answer; after an error the
+    connection is closed and the next message reopens it."""
+
+    def __init__(self) -> None:
+        self.connection = None
+
+    def _open(self):
+        if self.connection is None:
+            try:
+                connection = _connection()
+            except ImproperlyConfigured as exc:
+                raise PermanentError(
+                    f"The email backend is misconfigured: {_text(str(exc))}",
+                    code=PermanentCode.NOT_CONFIGURED,
+                ) from None
+            try:
+                connection.open()  # kept open: send_messages will not close it
+            except (smtplib.SMTPException, OSError) as exc:
+                raise _smtp_error(exc) from None
+            self.connection = connection
+        return self.connection
+
+    def send(self, payload: tuple) -> object:
+        message, metadata = payload
         try:
-            sent = connection.send_messages([message])
-        except AnymailUnsupportedFeature as exc:
-            # Raised while building the ESP's payload, so nothing was sent yet.
-            if not (is_anymail and "metadata" in str(exc)):
-                raise
-            del message.metadata
-            sent = connection.send_messages([message])
-    except AnymailError as exc:
-        raise _anymail_error(exc) from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _smtp_error(exc) from None
-    except BadHeaderError as exc:
-        raise PermanentError(
-            f"Refused to send: a header contains a line break ({exc}).",
-            code=PermanentCode.INVALID_ACTION,
-        ) from None
-    if not sent:
-        raise TransientError("The email backend reported that nothing was sent.")
+            return self._send(message, metadata)
+        except ExecutionError:
+            self.close()
+            raise
+
+    def _send(self, message, metadata: dict):
+        connection = self._open()
+        is_anymail = isinstance(connection, AnymailBaseBackend)
+        if is_anymail:
+            message.metadata = metadata
+        try:
+            try:
+                sent = connection.send_messages([message])
+            except AnymailUnsupportedFeature as exc:
+                # Raised while building the ESP's payload, so nothing was sent yet.
+                if not (is_anymail and "metadata" in str(exc)):
+                    raise
+                del message.metadata
+                sent = connection.send_messages([message])
+        except AnymailError as exc:
+            raise _anymail_error(exc) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _smtp_error(exc) from None
+        except BadHeaderError as exc:
+            raise PermanentError(
+                f"Refused to send: a header contains a line break ({exc}).",
+                code=PermanentCode.INVALID_ACTION,
+            ) from None
+        if not sent:
+            raise TransientError("The email backend reported that nothing was sent.")
+        return message
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # a broken connection may fail to QUIT: it is gone anyway
+                log.debug("closing the email connection failed", exc_info=True)
 
 
 def _text(value: bytes | str) -> str:
@@ -500,9 +545,16 @@ def _esp_message_id(message) -> str:
 
 @register
 class EmailExecutor:
+    """A SendingExecutor (outreach.executors): prepare builds the message on
+    the worker's thread, the batch's sends share one EmailSession per identity
+    on send threads, record stores the sent Message."""
+
     types = ("send_email", "email_message")
 
     def execute(self, context: ExecutionContext) -> ExecutionResult:
+        return execute_whole(self, context)
+
+    def prepare(self, context: ExecutionContext) -> Prepared | ExecutionResult:
         message_id = message_id_for(context)
         previous = _already_sent(context, message_id)
         if previous is not None:
@@ -514,17 +566,33 @@ class EmailExecutor:
                     "conversation_id": previous.conversation.public_id,
                 },
             )
-
         outgoing = _outgoing(context)
         message = _build(context, outgoing, message_id)
-        _send(context, message)
+        metadata = {
+            "action_id": context.action.public_id,
+            "idempotency_key": context.idempotency_key,
+        }
+        return Prepared(
+            provider=provider_name(),
+            session_key=("email", context.identity.pk),
+            payload=(message, metadata),
+            extra={"outgoing": outgoing, "message_id": message_id},
+        )
 
+    def open_session(self, prepared: Prepared) -> EmailSession:
+        return EmailSession()
+
+    def record(
+        self, context: ExecutionContext, prepared: Prepared, answer: object
+    ) -> ExecutionResult:
+        outgoing: _Outgoing = prepared.extra["outgoing"]
+        message_id: str = prepared.extra["message_id"]
         detail: dict = {"message_id": message_id, "to": outgoing.to, "subject": outgoing.subject}
         if outgoing.cc:
             detail["cc"] = outgoing.cc
         if outgoing.bcc:
             detail["bcc_count"] = len(outgoing.bcc)
-        esp_id = _esp_message_id(message)
+        esp_id = _esp_message_id(answer)
         if esp_id:
             detail["esp_message_id"] = esp_id
         try:

@@ -230,9 +230,9 @@ def test_an_expired_lease_is_reclaimed(scripted, due_sms):
     never_started, died = due_sms(), due_sms()
     claims = action_claim_due(limit=10)
     # One worker died mid-send: its attempt is running under the lease.
-    from outreach.execution import _start
+    from outreach.execution import batch_start
 
-    _start(died.pk, claims[0].lease_token, "w1")
+    batch_start(claims[0].lease_token, [died.pk], "w1")
     Action.objects.filter(pk__in=[never_started.pk, died.pk]).update(
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
@@ -276,14 +276,19 @@ def test_dispatch_claims_in_batches_and_enqueues(scripted, due_sms, settings, mo
     from outreach import execution, tasks
 
     def send_task(name, args):
-        assert name == tasks.execute_action.name
+        assert name == tasks.execute_batch.name
         sent.append(args)
 
     monkeypatch.setattr(execution.celery_app, "send_task", send_task)
     made = [due_sms() for _ in range(5)]
     claims = actions_dispatch()
     assert sorted(c.action_id for c in claims) == sorted(a.pk for a in made)
-    assert sorted(a for a, _ in sent) == sorted(a.pk for a in made)
+    # One message per claimed batch: its lease token and its ids.
+    assert [len(ids) for _, ids in sent] == [2, 2, 1]
+    assert sorted(pk for _, ids in sent for pk in ids) == sorted(a.pk for a in made)
+    tokens = {c.action_id: c.lease_token for c in claims}
+    assert all(tokens[pk] == token for token, ids in sent for pk in ids)
+    assert len({token for token, _ in sent}) == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -343,7 +348,7 @@ def test_a_task_that_waited_past_its_lease_does_not_start(scripted, due_sms):
 
 
 def test_starting_an_attempt_renews_the_lease(scripted, due_sms, settings):
-    from outreach.execution import _start
+    from outreach.execution import batch_start
 
     scripted()
     action = due_sms()
@@ -351,7 +356,7 @@ def test_starting_an_attempt_renews_the_lease(scripted, due_sms, settings):
     Action.objects.filter(pk=action.pk).update(
         lease_expires_at=timezone.now() + dt.timedelta(seconds=5)
     )
-    _start(action.pk, claim.lease_token, "w1")
+    batch_start(claim.lease_token, [action.pk], "w1")
     action.refresh_from_db()
     assert action.lease_expires_at > timezone.now() + dt.timedelta(
         seconds=settings.ACTION_LEASE_SECONDS - 5

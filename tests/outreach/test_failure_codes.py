@@ -13,11 +13,11 @@ from accounts.actors import Actor
 from contacts import services as contact_services
 from outreach import cadences, services
 from outreach.execution import (
-    _start,
     action_claim_due,
     action_execute,
     action_reclaim_expired,
     actions_process_now,
+    batch_start,
 )
 from outreach.executors import ExecutionResult, PermanentCode, PermanentError, TransientError
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
@@ -97,7 +97,7 @@ def test_leases_lost_past_the_retry_limit_give_up(scripted, due_sms, settings):
     scripted()
     action = due_sms()
     [claim] = action_claim_due(limit=1, action_ids=[action.pk])
-    _start(action.pk, claim.lease_token, "w1")  # the worker dies mid-send
+    batch_start(claim.lease_token, [action.pk], "w1")  # the worker dies mid-send
     Action.objects.filter(pk=action.pk).update(
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )

@@ -191,10 +191,16 @@ def test_services_cadences_execution_and_tasks_import_one_way():
     services or tasks."""
     root = Path(__file__).resolve().parents[2] / "outreach"
     modules = ["services", "cadences", "execution", "tasks", "transitions", "receivers"]
-    graph = {
-        m: {o for o in modules if o != m and f"outreach.{o}" in _imports(root / f"{m}.py")}
-        for m in modules
-    }
+    def imports_of(module: str) -> set[str]:
+        package = root / module
+        files = sorted(package.glob("*.py")) if package.is_dir() else [root / f"{module}.py"]
+        return set().union(*(_imports(path) for path in files))
+
+    def names(imported: set[str], other: str) -> bool:
+        prefix = f"outreach.{other}"
+        return any(name == prefix or name.startswith(f"{prefix}.") for name in imported)
+
+    graph = {m: {o for o in modules if o != m and names(imports_of(m), o)} for m in modules}
 
     def reaches(start: str, goal: str, seen: frozenset = frozenset()) -> bool:
         return any(

@@ -1,0 +1,164 @@
+"""Claiming: the dispatcher's side of the engine.
+
+The database is the queue. A due action is a row with `status=scheduled` and
+`scheduled_time <= now`. The dispatcher claims due rows in batches (SELECT …
+FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite the IMMEDIATE transaction
+serialises claimers and the conditional UPDATE's row count is checked), marks
+them `processing` under one lease (a token and an expiry), and after commit
+hands each batch to a worker as one message: `outreach.execute_batch(token,
+ids)`. Nothing scheduled waits in the broker: no ETA tasks.
+
+The reclaimer requeues actions whose lease expired (a worker killed
+mid-batch): an attempt that was running is marked lost and counts as a try.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.models import Workspace
+from config.celery import app as celery_app
+from config.queue import claim_due
+from outreach.models import (
+    Action,
+    ActionAttempt,
+    ActionStatus,
+    ActionType,
+    AttemptOutcome,
+    FailureCode,
+)
+from outreach.transitions import Change, lease_release, transitions_record
+
+logger = logging.getLogger("outreach.execution")
+
+DISPATCHER = Actor.system("dispatcher")
+WORKER = Actor.system("worker")
+# Tasks are done by people; the dispatcher never claims them.
+MANUAL_TYPES = [ActionType.TASK]
+# outreach/tasks.py defines this task and imports this module, so it is sent by
+# name: the engine does not import its own Celery wrappers.
+EXECUTE_BATCH_TASK = "outreach.execute_batch"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff_seconds(retry_count: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: base * 2^(n-1), capped, then scaled by
+    a random factor in [0.5, 1] so retries of many actions spread out."""
+    base = settings.ACTION_RETRY_BASE_SECONDS * 2 ** max(retry_count - 1, 0)
+    delay = min(base, settings.ACTION_RETRY_MAX_SECONDS) * random.uniform(0.5, 1.0)
+    return max(delay, retry_after or 0)
+
+
+# --- Claiming -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    action_id: int
+    lease_token: str
+    public_id: str = ""
+
+
+def action_claim_due(
+    *,
+    limit: int,
+    workspace: Workspace | None = None,
+    action_ids: list[int] | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` due actions (oldest due first) under one new lease."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = Action.objects.filter(status=ActionStatus.SCHEDULED, scheduled_time__lte=now).exclude(
+            type__in=MANUAL_TYPES
+        )
+        if workspace is not None:
+            due = due.filter(workspace=workspace)
+        if action_ids is not None:
+            due = due.filter(pk__in=action_ids)
+        token, rows = claim_due(
+            due.order_by("scheduled_time", "id"),
+            limit=limit,
+            waiting=ActionStatus.SCHEDULED,
+            claimed=ActionStatus.PROCESSING,
+            lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
+            updated_at=now,
+        )
+        claimed = list(rows.only("id", "public_id", "type", "status", "workspace_id"))
+        if not claimed:
+            return []
+        transitions_record(
+            [Change(action, ActionStatus.SCHEDULED, "claimed") for action in claimed],
+            actor=DISPATCHER,
+        )
+    return [Claim(action.pk, token, action.public_id) for action in claimed]
+
+
+def action_reclaim_expired(*, limit: int = 500) -> int:
+    """Requeue actions whose lease ran out. An attempt that was running is
+    marked lost and counts as a try; a claim that never started does not."""
+    now = timezone.now()
+    reclaimed = 0
+    with transaction.atomic():
+        expired = Action.objects.filter(
+            status=ActionStatus.PROCESSING, lease_expires_at__lt=now
+        ).order_by("lease_expires_at")
+        if connection.vendor == "postgresql":
+            expired = expired.select_for_update(skip_locked=True, of=("self",))
+        for action in expired[:limit]:
+            attempt = ActionAttempt.objects.filter(
+                action=action, lease_token=action.lease_token
+            ).first()
+            reason = "lease expired before the attempt started: requeued"
+            fields: dict = {}
+            if attempt is not None:
+                attempt.outcome = AttemptOutcome.LOST
+                attempt.finished_at = now
+                attempt.error_message = "Worker lost mid-attempt; lease reclaimed."
+                attempt.save(update_fields=["outcome", "finished_at", "error_message"])
+                action.retry_count += 1
+                reason = "lease expired mid-attempt: requeued (resend keeps the idempotency key)"
+            if action.retry_count > settings.ACTION_MAX_RETRIES:
+                status = ActionStatus.FAILED
+                reason = f"Gave up after {action.retry_count} attempts (lost)."
+                fields = {"error_message": reason, "failure_code": FailureCode.GAVE_UP}
+            else:
+                status = ActionStatus.SCHEDULED
+                fields = {"scheduled_time": now}
+            lease_release(action, status=status, actor=DISPATCHER, reason=reason, **fields)
+            reclaimed += 1
+    return reclaimed
+
+
+def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
+    """One beat tick: reclaim expired leases, then claim due actions in batches
+    and enqueue each batch, as one message, after its claim committed."""
+    action_reclaim_expired()
+    in_flight = Action.objects.filter(status=ActionStatus.PROCESSING).count()
+    room = settings.DISPATCH_MAX_IN_FLIGHT - in_flight
+    claims: list[Claim] = []
+    for _ in range(max_batches):
+        want = min(settings.DISPATCH_BATCH_SIZE, room)
+        if want <= 0:
+            break  # enough in flight; the rest waits in the table, not the broker
+        batch = action_claim_due(limit=want)
+        if batch:
+            # One message per batch: its lease token and its ids.
+            celery_app.send_task(
+                EXECUTE_BATCH_TASK, args=(batch[0].lease_token, [c.action_id for c in batch])
+            )
+        claims.extend(batch)
+        room -= len(batch)
+        if len(batch) < want:
+            break  # nothing more is due
+    return claims

@@ -1,0 +1,249 @@
+"""A batch's provider calls, made concurrently on send threads.
+
+Why threads, not asyncio: the calls are made by blocking libraries we already
+trust (smtplib through Django's email backends, anymail's requests sessions,
+httpx for Twilio and webhooks), and a provider call is almost all waiting on a
+socket, which releases the GIL. A thread pool runs them as they are; asyncio
+would need a second, async copy of every client. The threads never touch the
+database: executors prepare on the worker's main thread and record there
+afterwards (outreach.executors.SendingExecutor), so a worker process holds one
+database connection whatever its send concurrency.
+
+- **Concurrency.** One pool per worker process, WORKER_SEND_CONCURRENCY threads
+  (default 32), created on first use in the process (a forked child never
+  inherits its parent's threads).
+- **Sessions.** The sends of one `session_key` (an identity, for email) are
+  cut into chunks of at most ceil(batch / concurrency); a chunk is one task on
+  the pool with one session (one SMTP connection serving its messages, reopened
+  by the session after an error).
+- **Provider gates.** Each provider has a cap on concurrent calls in this
+  process (PROVIDER_MAX_CONCURRENCY, e.g. `twilio=16`; default the pool size),
+  so a batch cannot exceed a provider's rate limit by opening more connections.
+  A 429's Retry-After pauses the provider, not only the action: sends of that
+  provider not yet made wait, are not attempted, and go back to `scheduled` at
+  the end of the pause. The pause is shared with the other workers through the
+  cache (Redis when REDIS_URL is set) and read when a batch starts.
+- **Deadlines.** No send of a batch starts later than PROVIDER_TIMEOUT_SECONDS
+  after the batch's first; a send not started by then goes back to `scheduled`
+  without counting as a try. Each call has the provider timeout on its socket;
+  the batch waits at most that long again for calls in flight. A call still not
+  back after that (a provider that ignores timeouts) is left to its lease: the
+  reclaimer marks it lost and requeues it, as after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from outreach.executors import (
+    ExecutionError,
+    Prepared,
+    SendingExecutor,
+    Session,
+    TransientError,
+)
+
+logger = logging.getLogger("outreach.execution")
+
+PAUSE_KEY = "outreach:provider-pause:{}"
+
+
+# --- per-process state -------------------------------------------------------------
+class ProviderGate:
+    """One provider's cap on concurrent calls and its Retry-After pause."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.slots = threading.BoundedSemaphore(limit)
+        self.lock = threading.Lock()
+        self.paused_until = 0.0  # time.time()
+
+    def pause(self, seconds: float) -> None:
+        until = time.time() + seconds
+        with self.lock:
+            if until <= self.paused_until:
+                return
+            self.paused_until = until
+        logger.warning("provider %s asked to wait %.1fs (429): paused", self.name, seconds)
+        try:
+            cache.set(PAUSE_KEY.format(self.name), until, timeout=math.ceil(seconds) + 1)
+        except Exception:  # the cache is an optimisation; this process still waits
+            logger.exception("provider pause: could not share it through the cache")
+
+    def learn(self, until: float | None) -> None:
+        if until:
+            with self.lock:
+                self.paused_until = max(self.paused_until, float(until))
+
+    def wait_left(self) -> float:
+        return max(0.0, self.paused_until - time.time())
+
+
+_state_lock = threading.Lock()
+_state: dict[str, Any] = {"pid": None, "pool": None, "gates": {}}
+
+
+def _process_state() -> dict[str, Any]:
+    with _state_lock:
+        if _state["pid"] != os.getpid():
+            _state.update(pid=os.getpid(), pool=None, gates={})
+        return _state
+
+
+def pool() -> ThreadPoolExecutor:
+    state = _process_state()
+    with _state_lock:
+        if state["pool"] is None:
+            state["pool"] = ThreadPoolExecutor(
+                max_workers=settings.WORKER_SEND_CONCURRENCY, thread_name_prefix="send"
+            )
+        return state["pool"]
+
+
+def gate(provider: str) -> ProviderGate:
+    state = _process_state()
+    with _state_lock:
+        found = state["gates"].get(provider)
+        if found is None:
+            limit = settings.PROVIDER_MAX_CONCURRENCY.get(
+                provider, settings.WORKER_SEND_CONCURRENCY
+            )
+            found = state["gates"][provider] = ProviderGate(provider, limit)
+        return found
+
+
+def gates_refresh(providers: Iterable[str]) -> None:
+    """Learn the pauses other workers shared (one cache round trip)."""
+    names = sorted(set(providers))
+    if not names:
+        return
+    try:
+        shared = cache.get_many([PAUSE_KEY.format(name) for name in names])
+    except Exception:
+        logger.exception("provider pause: could not read the cache")
+        return
+    for name in names:
+        gate(name).learn(shared.get(PAUSE_KEY.format(name)))
+
+
+# --- one batch's sends -------------------------------------------------------------
+@dataclass
+class Job:
+    """One prepared provider call of a batch, and what became of it."""
+
+    key: Any  # the caller's handle (the batch item)
+    executor: SendingExecutor
+    prepared: Prepared
+    state: str = "pending"  # pending → sending → done, or pending → skipped
+    answer: Any = None
+    error: ExecutionError | None = None
+    # For a skipped job: seconds until it may be tried again, and why.
+    retry_in: float = 0.0
+    skip_reason: str = ""
+
+
+@dataclass
+class _Batch:
+    deadline: float  # time.monotonic(): no send starts after it
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False  # set when the batch stops waiting: nothing more starts
+
+
+def _claim_send(batch: _Batch, job: Job) -> bool:
+    """Move a pending job to sending, or skip it (deadline, pause, batch closed)."""
+    wait = gate(job.prepared.provider).wait_left()
+    with batch.lock:
+        if job.state != "pending":
+            return False
+        if batch.closed or time.monotonic() > batch.deadline:
+            job.state, job.retry_in = "skipped", 0.0
+            job.skip_reason = "the batch's send deadline passed before it was sent"
+            return False
+        if wait > 0:
+            job.state, job.retry_in = "skipped", wait
+            job.skip_reason = f"{job.prepared.provider} asked to wait (429 Retry-After)"
+            return False
+        job.state = "sending"
+        return True
+
+
+def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
+    session: Session | None = None
+    try:
+        for job in chunk:
+            if not _claim_send(batch, job):
+                continue
+            provider = gate(job.prepared.provider)
+            try:
+                with provider.slots:
+                    if session is None:
+                        session = job.executor.open_session(job.prepared)
+                    job.answer = session.send(job.prepared.payload)
+            except ExecutionError as exc:
+                job.error = exc
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(exc, TransientError) and retry_after:
+                    provider.pause(retry_after)
+            except Exception as exc:  # a bug or an unmapped library error: retried, logged
+                logger.exception("send crashed (%s)", job.prepared.provider)
+                job.error = TransientError(f"{type(exc).__name__}: {exc}")
+            with batch.lock:
+                job.state = "done"
+    finally:
+        if session is not None:
+            try:
+                session.close()
+            except Exception:
+                logger.exception("closing a %s session failed", chunk[0].prepared.provider)
+
+
+def chunks_for(jobs: list[Job], concurrency: int) -> list[list[Job]]:
+    """Jobs of one session key together, cut so the chunks can use the pool."""
+    size = max(1, math.ceil(len(jobs) / max(concurrency, 1)))
+    by_key: dict[Any, list[Job]] = {}
+    for job in jobs:
+        by_key.setdefault(job.prepared.session_key, []).append(job)
+    return [group[i : i + size] for group in by_key.values() for i in range(0, len(group), size)]
+
+
+def jobs_send(jobs: list[Job]) -> list[Job]:
+    """Make the jobs' calls concurrently; returns the jobs still in flight when
+    the batch stopped waiting (their outcome is unknown: leave them to the lease)."""
+    if not jobs:
+        return []
+    gates_refresh(job.prepared.provider for job in jobs)
+    timeout = settings.PROVIDER_TIMEOUT_SECONDS
+    batch = _Batch(deadline=time.monotonic() + timeout)
+    chunks = chunks_for(jobs, settings.WORKER_SEND_CONCURRENCY)
+    if len(chunks) == 1:
+        _run_chunk(batch, chunks[0])  # nothing to overlap: no thread hop
+    else:
+        executor = pool()
+        futures = [executor.submit(_run_chunk, batch, chunk) for chunk in chunks]
+        futures_wait(futures, timeout=2 * timeout + 1)
+    with batch.lock:
+        batch.closed = True
+        for job in jobs:
+            if job.state == "pending":
+                job.state, job.retry_in = "skipped", 0.0
+                job.skip_reason = "the batch's send deadline passed before it was sent"
+        stuck = [job for job in jobs if job.state == "sending"]
+    for job in stuck:
+        logger.error(
+            "a %s call outlived the batch (%ss): left to its lease",
+            job.prepared.provider,
+            2 * timeout + 1,
+        )
+    return stuck
