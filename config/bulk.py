@@ -1,12 +1,15 @@
 """One UPDATE for many rows that get different values.
 
-Django's `bulk_update` writes every listed field as `CASE pk WHEN … THEN …`
-for every row, which costs a Python expression per row and field. A batch of
-finished actions mostly shares its values (the same status, the same
-`executed_at`, a cleared lease): `rows_update` sets a value shared by every row
-plainly, and only the values that differ through CASE. Rows that set different
-fields are grouped, one UPDATE per group; the caller keeps the groups few
-(a batch has a handful of outcomes), so the statement count stays constant.
+Django's `bulk_update` (and any `CASE pk WHEN … THEN …` built from ORM
+expressions) resolves a Python expression per row and field: for a batch of a
+hundred finished actions that is most of the worker's CPU. A batch mostly
+shares its values (the same status, the same `executed_at`, a cleared lease),
+so `rows_update` writes SQL directly: values shared by every row are plain
+parameters, values that differ come from a VALUES list joined on the primary
+key (`UPDATE … FROM (VALUES …)`, PostgreSQL and SQLite ≥ 3.33). Rows that set
+different fields are grouped, one UPDATE per group; callers keep the groups
+few (a batch has a handful of outcomes), so the statement count stays constant.
+Values go through each field's `get_db_prep_save`, as the ORM would send them.
 """
 
 from __future__ import annotations
@@ -14,33 +17,65 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Case, Model, Value, When
-
-_UNSET = object()
+from django.db import connections, router
+from django.db.models import Model
 
 
 def rows_update(model: type[Model], rows: Sequence[tuple[int, dict[str, Any]]]) -> int:
-    """Apply (pk, {field: value}) to each row; the number of rows updated."""
+    """Apply (pk, {field name: value}) to each row; the number of rows updated."""
     groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
     for pk, values in rows:
         groups.setdefault(tuple(sorted(values)), []).append((pk, values))
+    connection = connections[router.db_for_write(model)]
     updated = 0
     for names, group in groups.items():
-        assignments: dict[str, Any] = {}
-        for name in names:
-            field = model._meta.get_field(name)
-            first = group[0][1][name]
-            if all(values[name] == first for _, values in group):
-                assignments[field.attname] = first
-            else:
-                assignments[field.attname] = Case(
-                    *[
-                        When(pk=pk, then=Value(values[name], output_field=field))
-                        for pk, values in group
-                    ],
-                    output_field=field,
-                )
-        updated += model._default_manager.filter(pk__in=[pk for pk, _ in group]).update(
-            **assignments
-        )
+        updated += _update_group(model, connection, names, group)
     return updated
+
+
+def _update_group(model, connection, names, group) -> int:
+    quote = connection.ops.quote_name
+    meta = model._meta
+    table, pk_column = quote(meta.db_table), quote(meta.pk.column)
+    fields = [meta.get_field(name) for name in names]
+    constant, varying = [], []
+    for field in fields:
+        first = group[0][1][field.name]
+        (constant if all(v[field.name] == first for _, v in group) else varying).append(field)
+
+    def prep(field, value):
+        return field.get_db_prep_save(value, connection=connection)
+
+    cast = connection.vendor == "postgresql"
+
+    def placeholder(field) -> str:
+        return f"%s::{field.cast_db_type(connection)}" if cast else "%s"
+
+    assignments = [f"{quote(f.column)} = {placeholder(f)}" for f in constant]
+    params: list[Any] = [prep(f, group[0][1][f.name]) for f in constant]
+    pks = [pk for pk, _ in group]
+    if not varying:
+        marks = ", ".join(["%s"] * len(pks))
+        sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} IN ({marks})"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *pks])
+            return cursor.rowcount
+    columns = ["pk", *[f"c{i}" for i in range(len(varying))]]
+    assignments += [f"{quote(f.column)} = v.c{i}" for i, f in enumerate(varying)]
+    row_marks = "(" + ", ".join([placeholder(meta.pk), *map(placeholder, varying)]) + ")"
+    values_params: list[Any] = []
+    for pk, values in group:
+        values_params.append(pk)
+        values_params.extend(prep(f, values[f.name]) for f in varying)
+    if connection.vendor == "postgresql":
+        source = f"(VALUES {', '.join([row_marks] * len(group))}) AS v({', '.join(columns)})"
+    else:  # SQLite names a VALUES list's columns column1, column2, …
+        aliases = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(columns))
+        source = f"(SELECT {aliases} FROM (VALUES {', '.join([row_marks] * len(group))})) AS v"
+    sql = (
+        f"UPDATE {table} SET {', '.join(assignments)} FROM {source} "
+        f"WHERE {table}.{pk_column} = v.pk"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *values_params])
+        return cursor.rowcount

@@ -204,10 +204,12 @@ ACTION_LEASE_SECONDS = env.env_int("ACTION_LEASE_SECONDS", 300, minimum=30)
 ACTION_MAX_RETRIES = env.env_int("ACTION_MAX_RETRIES", 5, minimum=0)
 ACTION_RETRY_BASE_SECONDS = env.env_int("ACTION_RETRY_BASE_SECONDS", 30, minimum=1)
 ACTION_RETRY_MAX_SECONDS = env.env_int("ACTION_RETRY_MAX_SECONDS", 3600, minimum=1)
-DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 100, minimum=1)
+# A batch is claimed, started and finished with a constant number of statements,
+# and its sends fill WORKER_SEND_CONCURRENCY threads: 256 is eight rounds of 32.
+DISPATCH_BATCH_SIZE = env.env_int("DISPATCH_BATCH_SIZE", 256, minimum=1)
 # At most this many actions are `processing` at once: a burst of due actions is
 # claimed as workers free up, so leases do not expire while tasks wait in line.
-DISPATCH_MAX_IN_FLIGHT = env.env_int("DISPATCH_MAX_IN_FLIGHT", 1000, minimum=1)
+DISPATCH_MAX_IN_FLIGHT = env.env_int("DISPATCH_MAX_IN_FLIGHT", 2048, minimum=1)
 PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1)
 # Provider calls of a batch in flight at once in one worker process (threads:
 # outreach/execution/sending.py), and per provider a lower cap where its rate

@@ -276,6 +276,7 @@ def _context(item: Item) -> ExecutionContext:
         contact=item.contact,
         attempt=item.attempt.number,
         idempotency_key=idempotency_key_for(item.action),
+        recipient_resolved=True,  # batch_start matched it
     )
 
 
@@ -284,28 +285,51 @@ def _crash(item: Item, where: str, exc: Exception) -> TransientError:
     return TransientError(f"{type(exc).__name__}: {exc}")
 
 
+def _prepare_all(executor, items: list[Item], contexts) -> list:
+    """What `prepare` gives for each item (or the error it raised), batched
+    through `prepare_batch` when the executor has it."""
+    batch = getattr(executor, "prepare_batch", None)
+    if batch is not None:
+        try:
+            return batch([contexts[item.action.pk] for item in items])
+        except Exception as exc:  # a bug or an unmapped library error: retry, and log it
+            return [_crash(item, "prepare", exc) for item in items]
+    prepared = []
+    for item in items:
+        try:
+            prepared.append(executor.prepare(contexts[item.action.pk]))
+        except ExecutionError as exc:
+            prepared.append(exc)
+        except Exception as exc:
+            prepared.append(_crash(item, "prepare", exc))
+    return prepared
+
+
 def batch_send(items: list[Item]) -> None:
     """Step 2: run every item's executor; results and errors land on the items."""
     contexts: dict[int, ExecutionContext] = {}
-    jobs: list[Job] = []
+    sending: dict[int, tuple[Executor, list[Item]]] = {}
     for item in items:
         context = contexts[item.action.pk] = _context(item)
         try:
             executor: Executor = executor_for(item.action.type)
-            if not is_sending(executor):
-                item.result = executor.execute(context)
+            if is_sending(executor):
+                sending.setdefault(id(executor), (executor, []))[1].append(item)
                 continue
-            prepared = executor.prepare(context)
+            item.result = executor.execute(context)
         except ExecutionError as exc:
             item.error = exc
-            continue
         except Exception as exc:  # a bug or an unmapped library error: retry, and log it
-            item.error = _crash(item, "prepare", exc)
-            continue
-        if isinstance(prepared, ExecutionResult):
-            item.result = prepared  # nothing to send (e.g. already sent)
-        else:
-            jobs.append(Job(key=item, executor=executor, prepared=prepared))
+            item.error = _crash(item, "execute", exc)
+    jobs: list[Job] = []
+    for executor, group in sending.values():
+        for item, prepared in zip(group, _prepare_all(executor, group, contexts), strict=True):
+            if isinstance(prepared, ExecutionError):
+                item.error = prepared
+            elif isinstance(prepared, ExecutionResult):
+                item.result = prepared  # nothing to send (e.g. already sent)
+            else:
+                jobs.append(Job(key=item, executor=executor, prepared=prepared))
 
     stuck = jobs_send(jobs)
     for job in jobs:

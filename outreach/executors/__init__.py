@@ -92,6 +92,9 @@ class ExecutionContext:
     contact: Contact | None
     attempt: int  # 1 for the first try
     idempotency_key: str
+    # True when the engine already matched the recipient to a contact (None
+    # then means none matched): executors need not look it up again.
+    recipient_resolved: bool = False
 
 
 @dataclass
@@ -127,6 +130,10 @@ class Session(Protocol):
 
 class SendingExecutor(Executor, Protocol):
     def prepare(self, context: ExecutionContext) -> Prepared | ExecutionResult: ...
+
+    # Optional: `prepare_batch(contexts)` returns, per context, what `prepare`
+    # would (or the ExecutionError it would raise), with a constant number of
+    # queries for the batch. The engine uses it when an executor has it.
 
     def open_session(self, prepared: Prepared) -> Session: ...
 

@@ -216,7 +216,7 @@ def _outgoing(context: ExecutionContext) -> _Outgoing:
         to = params["to"].lower()
         if contact is None and thread_contact and thread_contact.email.lower() == to:
             contact = thread_contact
-        if contact is None:
+        if contact is None and not context.recipient_resolved:
             contact = contact_for_recipient(workspace=action.workspace, params={"to": params["to"]})
         outgoing = _Outgoing(
             to=[params["to"]],
@@ -271,7 +271,7 @@ def _build(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
         sanitize_address(message.from_email, encoding)
         for address in message.recipients():
             sanitize_address(address, encoding)
-        message.message()
+        rendered = message.message()
     except BadHeaderError as exc:
         raise PermanentError(
             f"Refused to send: a header contains a line break ({exc}).",
@@ -281,6 +281,10 @@ def _build(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
         raise PermanentError(
             f"Refused to send: {exc}", code=PermanentCode.INVALID_RECIPIENT
         ) from None
+    # The backend renders the message again when it sends it; it gets this
+    # rendering instead (the send threads then only write bytes). An ESP
+    # backend builds its own payload and does not call message().
+    message.message = lambda: rendered
     return message
 
 
@@ -488,17 +492,26 @@ def _anymail_error(exc: AnymailError) -> ExecutionError:
 
 
 # --- recording ---------------------------------------------------------------
-def _already_sent(context: ExecutionContext, message_id: str):
+def _already_sent(contexts: list[ExecutionContext], message_ids: list[str]) -> dict:
+    """Message-ID → an outbound Message already stored with it, for a batch's
+    emails, in one query."""
     from contacts.models import Direction, Message
 
-    return (
-        Message.objects.for_workspace(context.action.workspace)
-        .filter(
-            direction=Direction.OUTBOUND, provider_message_id__in=[message_id, message_id[1:-1]]
+    wanted = {(c.action.workspace_id, m) for c, m in zip(contexts, message_ids, strict=True)}
+    spellings = {spelling for _, m in wanted for spelling in (m, m[1:-1])}
+    found: dict[tuple[int, str], object] = {}
+    for message in (
+        Message.objects.filter(
+            workspace_id__in={w for w, _ in wanted},
+            direction=Direction.OUTBOUND,
+            provider_message_id__in=spellings,
         )
         .select_related("conversation")
-        .first()
-    )
+        .order_by("-id")
+    ):
+        normalised = normalise_message_id(message.provider_message_id)
+        found[(message.workspace_id, normalised)] = message  # the oldest wins
+    return found
 
 
 def _store(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
@@ -555,29 +568,51 @@ class EmailExecutor:
         return execute_whole(self, context)
 
     def prepare(self, context: ExecutionContext) -> Prepared | ExecutionResult:
-        message_id = message_id_for(context)
-        previous = _already_sent(context, message_id)
-        if previous is not None:
-            return ExecutionResult(
-                provider_message_id=message_id,
-                detail={
-                    "message_id": message_id,
-                    "already_sent": True,
-                    "conversation_id": previous.conversation.public_id,
-                },
+        [prepared] = self.prepare_batch([context])
+        if isinstance(prepared, ExecutionError):
+            raise prepared
+        return prepared
+
+    def prepare_batch(
+        self, contexts: list[ExecutionContext]
+    ) -> list[Prepared | ExecutionResult | ExecutionError]:
+        message_ids = [message_id_for(context) for context in contexts]
+        sent = _already_sent(contexts, message_ids)
+        provider = provider_name()
+        prepared: list[Prepared | ExecutionResult | ExecutionError] = []
+        for context, message_id in zip(contexts, message_ids, strict=True):
+            previous = sent.get((context.action.workspace_id, message_id))
+            if previous is not None:
+                prepared.append(
+                    ExecutionResult(
+                        provider_message_id=message_id,
+                        detail={
+                            "message_id": message_id,
+                            "already_sent": True,
+                            "conversation_id": previous.conversation.public_id,
+                        },
+                    )
+                )
+                continue
+            try:
+                outgoing = _outgoing(context)
+                message = _build(context, outgoing, message_id)
+            except ExecutionError as exc:
+                prepared.append(exc)
+                continue
+            metadata = {
+                "action_id": context.action.public_id,
+                "idempotency_key": context.idempotency_key,
+            }
+            prepared.append(
+                Prepared(
+                    provider=provider,
+                    session_key=("email", context.identity.pk),
+                    payload=(message, metadata),
+                    extra={"outgoing": outgoing, "message_id": message_id},
+                )
             )
-        outgoing = _outgoing(context)
-        message = _build(context, outgoing, message_id)
-        metadata = {
-            "action_id": context.action.public_id,
-            "idempotency_key": context.idempotency_key,
-        }
-        return Prepared(
-            provider=provider_name(),
-            session_key=("email", context.identity.pk),
-            payload=(message, metadata),
-            extra={"outgoing": outgoing, "message_id": message_id},
-        )
+        return prepared
 
     def open_session(self, prepared: Prepared) -> EmailSession:
         return EmailSession()

@@ -26,6 +26,14 @@ Configuration: LINKEDIN_WEBHOOK_URL and LINKEDIN_WEBHOOK_SECRET are required, el
 PermanentError "LinkedIn provider is not configured". The URL is operator-set and
 trusted, so it may point anywhere (loopback in tests: no SSRF guard), but only http(s)
 is accepted.
+
+Shape: a SendingExecutor (outreach.executors). `prepare` (main thread) checks the
+configuration and builds the body and its headers; the session's `send` (a send thread,
+no database) signs and POSTs it through the process's pooled client
+(outreach.executors.pooled_http); `record` (main thread) stores the Message. The
+signature is made in `send`, not in `prepare`: a prepared delivery may wait in its batch
+(the send concurrency bound, the provider's cap, a Retry-After pause), and a receiver
+refuses a webhook-timestamp more than 5 minutes old.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +58,9 @@ from outreach.executors import (
     ExecutionResult,
     PermanentCode,
     PermanentError,
+    Prepared,
     TransientError,
+    execute_whole,
     register,
 )
 from outreach.executors.common import (
@@ -57,12 +68,14 @@ from outreach.executors.common import (
     record_outbound_message,
     transport_error,
 )
+from outreach.executors.pooled_http import pooled_client
 
 NOT_CONFIGURED = (
     "LinkedIn provider is not configured (set LINKEDIN_WEBHOOK_URL and LINKEDIN_WEBHOOK_SECRET)."
 )
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SIGNATURE_VERSION = "v1"
+PROVIDER = "linkedin"
 DEFAULT_TOLERANCE_SECONDS = 5 * 60  # the spec's suggested replay window
 RETRYABLE_STATUSES = {408, 425, 429}
 
@@ -184,56 +197,108 @@ def payload_for(context: ExecutionContext) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One delivery, complete but unsigned: a send thread needs nothing else (no
+    settings, no database). The secret travels per request, so the pool holds none."""
+
+    url: str
+    body: bytes
+    msg_id: str  # the webhook-id: the action's idempotency key
+    headers: dict[str, str]
+    secret: str = field(repr=False)  # never in a log line
+    timeout: float
+
+
+def send_request(request: WebhookRequest) -> str:
+    """Sign and POST one delivery through the pooled client; the provider's message id,
+    or an ExecutionError. Network only."""
+    timestamp = str(int(time.time()))
+    headers = {
+        **request.headers,
+        "webhook-id": request.msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": sign_webhook(request.secret, request.msg_id, timestamp, request.body),
+    }
+    try:
+        response = pooled_client(PROVIDER).post(
+            request.url, content=request.body, headers=headers, timeout=request.timeout
+        )
+    except httpx.TransportError as exc:
+        raise transport_error("LinkedIn provider", exc) from None
+
+    status = response.status_code
+    if not 200 <= status < 300:
+        text = response.text[:300].strip() or response.reason_phrase
+        detail = {"http_status": status, "body": text}
+        message = f"LinkedIn provider answered HTTP {status}: {text}"
+        if status in RETRYABLE_STATUSES or status >= 500:
+            raise TransientError(
+                message,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                detail=detail,
+            )
+        raise PermanentError(message, code=PermanentCode.PROVIDER_REJECTED, detail=detail)
+    return _provider_id(response, fallback=request.msg_id)
+
+
+class WebhookSession:
+    """A batch's webhook session: stateless, the pool holds (and reopens) connections."""
+
+    def send(self, payload: WebhookRequest) -> str:
+        return send_request(payload)
+
+    def close(self) -> None:
+        pass  # the pool is the process's, shared with other sessions
+
+
 @register
 class LinkedInWebhookExecutor:
     types = ("linkedin_message",)
 
     def execute(self, context: ExecutionContext) -> ExecutionResult:
-        from contacts.models import ConversationChannel
+        return execute_whole(self, context)
 
+    def prepare(self, context: ExecutionContext) -> Prepared:
         url, secret = _config()
         payload = payload_for(context)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        msg_id = context.idempotency_key
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "outreach-hub",
-            "webhook-id": msg_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": sign_webhook(secret, msg_id, timestamp, body),
-        }
-        try:
-            with httpx.Client(
-                timeout=settings.PROVIDER_TIMEOUT_SECONDS, follow_redirects=False
-            ) as client:
-                response = client.post(url, content=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise transport_error("LinkedIn provider", exc) from None
+        request = WebhookRequest(
+            url=url,
+            body=body,
+            msg_id=context.idempotency_key,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "outreach-hub",
+            },
+            secret=secret,
+            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        )
+        return Prepared(
+            provider=PROVIDER,
+            session_key=PROVIDER,
+            payload=request,
+            extra={
+                "to_address": payload["recipient"]["profile_url"],
+                "body": payload["message"],
+            },
+        )
 
-        status = response.status_code
-        if not 200 <= status < 300:
-            text = response.text[:300].strip() or response.reason_phrase
-            detail = {"http_status": status, "body": text}
-            message = f"LinkedIn provider answered HTTP {status}: {text}"
-            if status in RETRYABLE_STATUSES or status >= 500:
-                raise TransientError(
-                    message,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                    detail=detail,
-                )
-            raise PermanentError(message, code=PermanentCode.PROVIDER_REJECTED, detail=detail)
+    def open_session(self, prepared: Prepared) -> WebhookSession:
+        return WebhookSession()
 
-        provider_id = _provider_id(response, fallback=msg_id)
+    def record(self, context: ExecutionContext, prepared: Prepared, answer: str) -> ExecutionResult:
+        from contacts.models import ConversationChannel
+
         recorded = record_outbound_message(
             context=context,
             channel=ConversationChannel.LINKEDIN,
-            to_address=payload["recipient"]["profile_url"],
-            body=payload["message"],
-            provider_message_id=provider_id,
+            to_address=prepared.extra["to_address"],
+            body=prepared.extra["body"],
+            provider_message_id=answer,
         )
         return ExecutionResult(
-            provider_message_id=provider_id,
+            provider_message_id=answer,
             detail={"provider": "linkedin_webhook", "message_recorded": recorded},
         )

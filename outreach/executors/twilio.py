@@ -42,12 +42,20 @@ retry: the message was probably created, and a retry would send it again.
 After a success the executor records the outbound Message in the contact's open
 `sms`/`phone` conversation (created when there is none); see
 outreach.executors.common.record_outbound_message.
+
+Shape: both are SendingExecutors (outreach.executors). `prepare` (main thread) checks the
+configuration and builds a TwilioRequest (URL, form, credentials, timeout); the session's
+`send` (a send thread, no database) POSTs it through the process's pooled client
+(outreach.executors.pooled_http) and maps the answer to the errors above; `record` (main
+thread) stores the Message. Every batch's Twilio calls share one session key, "twilio":
+the pool, not the session, holds the connections.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -60,7 +68,9 @@ from outreach.executors import (
     ExecutionResult,
     PermanentCode,
     PermanentError,
+    Prepared,
     TransientError,
+    execute_whole,
     register,
 )
 from outreach.executors.common import (
@@ -68,6 +78,7 @@ from outreach.executors.common import (
     record_outbound_message,
     transport_error,
 )
+from outreach.executors.pooled_http import pooled_client
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +90,48 @@ NOT_CONFIGURED = "Twilio is not configured (set TWILIO_ACCOUNT_SID and TWILIO_AU
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-# --- helpers shared with the other HTTP executors (linkedin) -------------------------
+PROVIDER = "twilio"
+HEADERS = {"Accept": "application/json", "User-Agent": "outreach-hub"}
+
+
 # --- Twilio ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TwilioRequest:
+    """One create call, complete: a send thread needs nothing else (no settings, no
+    database). The credentials travel per request, so a pooled client holds none."""
+
+    url: str
+    form: dict[str, str]
+    auth: tuple[str, str] = field(repr=False)  # never in a log line
+    timeout: float
+
+
+def send_request(request: TwilioRequest) -> dict[str, Any]:
+    """POST a create through the pooled client; the created resource's JSON, or an
+    ExecutionError. Network only."""
+    try:
+        response = pooled_client(PROVIDER).post(
+            request.url,
+            data=request.form,
+            auth=request.auth,
+            headers=HEADERS,
+            timeout=request.timeout,
+        )
+    except httpx.TransportError as exc:
+        raise transport_error("Twilio", exc) from None
+    return TwilioClient._result(response)
+
+
+class TwilioSession:
+    """A batch's Twilio session: stateless, the pool holds (and reopens) connections."""
+
+    def send(self, payload: TwilioRequest) -> dict[str, Any]:
+        return send_request(payload)
+
+    def close(self) -> None:
+        pass  # the pool is the process's, shared with other sessions
+
+
 class TwilioClient:
     """The two create calls we make. The base URL comes from settings: operator-set and
     trusted (tests point it at a loopback fake), so no SSRF guard applies here."""
@@ -108,19 +159,17 @@ class TwilioClient:
         sid = quote(self.account_sid, safe="")
         return f"{self.base_url}/{API_VERSION}/Accounts/{sid}/{resource}.json"
 
+    def request(self, resource: str, form: dict[str, str]) -> TwilioRequest:
+        return TwilioRequest(
+            url=self.resource_url(resource),
+            form=form,
+            auth=(self.account_sid, self.auth_token),
+            timeout=self.timeout,
+        )
+
     def create(self, resource: str, form: dict[str, str]) -> dict[str, Any]:
         """POST a create; the JSON of the created resource, or an ExecutionError."""
-        try:
-            with httpx.Client(
-                timeout=self.timeout,
-                auth=(self.account_sid, self.auth_token),
-                follow_redirects=False,
-                headers={"Accept": "application/json", "User-Agent": "outreach-hub"},
-            ) as client:
-                response = client.post(self.resource_url(resource), data=form)
-        except httpx.TransportError as exc:
-            raise transport_error("Twilio", exc) from None
-        return self._result(response)
+        return send_request(self.request(resource, form))
 
     @staticmethod
     def _result(response: httpx.Response) -> dict[str, Any]:
@@ -198,11 +247,43 @@ def _result(data: dict[str, Any], recorded: bool) -> ExecutionResult:
     )
 
 
-@register
-class TwilioSmsExecutor:
-    types = ("send_sms",)
+class _TwilioExecutor:
+    """What SMS and calls share: one session key, the pooled session, and `record`.
+    `prepare` puts what `record` stores in `extra` (channel, to, body)."""
 
     def execute(self, context: ExecutionContext) -> ExecutionResult:
+        return execute_whole(self, context)
+
+    def open_session(self, prepared: Prepared) -> TwilioSession:
+        return TwilioSession()
+
+    def record(
+        self, context: ExecutionContext, prepared: Prepared, answer: dict[str, Any]
+    ) -> ExecutionResult:
+        recorded = record_outbound_message(
+            context=context,
+            channel=prepared.extra["channel"],
+            to_address=prepared.extra["to_address"],
+            body=prepared.extra["body"],
+            provider_message_id=answer["sid"],
+        )
+        return _result(answer, recorded)
+
+    @staticmethod
+    def _prepared(request: TwilioRequest, channel: str, body: str) -> Prepared:
+        return Prepared(
+            provider=PROVIDER,
+            session_key=PROVIDER,
+            payload=request,
+            extra={"channel": channel, "to_address": request.form["To"], "body": body},
+        )
+
+
+@register
+class TwilioSmsExecutor(_TwilioExecutor):
+    types = ("send_sms",)
+
+    def prepare(self, context: ExecutionContext) -> Prepared:
         from contacts.models import ConversationChannel
 
         client = TwilioClient.from_settings()
@@ -213,22 +294,16 @@ class TwilioSmsExecutor:
             "Body": params["message"],
             **status_callback(),
         }
-        data = client.create("Messages", form)
-        recorded = record_outbound_message(
-            context=context,
-            channel=ConversationChannel.SMS,
-            to_address=form["To"],
-            body=form["Body"],
-            provider_message_id=data["sid"],
+        return self._prepared(
+            client.request("Messages", form), ConversationChannel.SMS, form["Body"]
         )
-        return _result(data, recorded)
 
 
 @register
-class TwilioCallExecutor:
+class TwilioCallExecutor(_TwilioExecutor):
     types = ("call_contact",)
 
-    def execute(self, context: ExecutionContext) -> ExecutionResult:
+    def prepare(self, context: ExecutionContext) -> Prepared:
         from contacts.models import ConversationChannel
 
         client = TwilioClient.from_settings()
@@ -249,12 +324,4 @@ class TwilioCallExecutor:
             "Twiml": twiml,
             **status_callback(),
         }
-        data = client.create("Calls", form)
-        recorded = record_outbound_message(
-            context=context,
-            channel=ConversationChannel.PHONE,
-            to_address=form["To"],
-            body=script,
-            provider_message_id=data["sid"],
-        )
-        return _result(data, recorded)
+        return self._prepared(client.request("Calls", form), ConversationChannel.PHONE, script)

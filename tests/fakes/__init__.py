@@ -15,6 +15,7 @@ Scripted failures, common to every fake (each consumes one incoming request, in 
 - `delay_next(n, seconds)`: wait before processing (to trigger client timeouts).
 
 `attempts` records every request received (method, path, headers, body), failed or not;
+`connections` counts the TCP connections accepted (a pooled client reuses them);
 each fake keeps its own record of what it accepted; `errors` holds exceptions raised by
 the fake's own code (answered as a plain-text 500), which tests may assert is empty.
 `unused_url()` gives a URL where nothing listens, for "provider down" tests.
@@ -117,6 +118,11 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     fake: FakeServer
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.fake.lock:
+            self.fake.connections += 1
+        super().process_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up (timeout tests) is not an error worth printing
 
@@ -128,6 +134,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.attempts: list[FakeRequest] = []
+        self.connections = 0  # TCP connections accepted (keep-alive reuse shows here)
         self.errors: list[Exception] = []  # exceptions raised by the fake itself
         self._script: deque[_Script] = deque()
         self._stopping = threading.Event()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -15,9 +17,12 @@ from outreach import services as outreach_services
 from outreach.executors import (
     ExecutionContext,
     PermanentError,
+    Prepared,
     TransientError,
     executor_for,
     idempotency_key_for,
+    is_sending,
+    pooled_http,
 )
 from outreach.executors.linkedin import (
     WebhookVerificationError,
@@ -74,6 +79,24 @@ def run(action, attempt: int = 1):
         idempotency_key=idempotency_key_for(action),
     )
     return executor_for(action.type).execute(context)
+
+
+def context_of(action, attempt: int = 1) -> ExecutionContext:
+    return ExecutionContext(
+        action=action,
+        identity=action.identity,
+        contact=action.contact,
+        attempt=attempt,
+        idempotency_key=idempotency_key_for(action),
+    )
+
+
+@pytest.fixture
+def fresh_pools():
+    """Start and end without pooled clients, so a test sees only its own connections."""
+    pooled_http.close_pools()
+    yield
+    pooled_http.close_pools()
 
 
 # --- signing -------------------------------------------------------------------------
@@ -362,3 +385,81 @@ def test_a_refused_message_stores_nothing(receiver, linkedin_message, make_conta
 
     assert not Message.objects.exists()
     assert not Conversation.objects.exists()
+
+
+# --- the sending shape: prepare, send on threads through one pooled client, record ----
+def test_it_is_a_sending_executor_that_prepares_without_leaking_the_secret(
+    receiver, linkedin_message
+):
+    executor = executor_for("linkedin_message")
+    assert is_sending(executor)
+
+    prepared = executor.prepare(context_of(linkedin_message()))
+
+    assert isinstance(prepared, Prepared)
+    assert (prepared.provider, prepared.session_key) == ("linkedin", "linkedin")
+    assert receiver.secret not in repr(prepared)
+    assert receiver.attempts == []  # preparing sends nothing
+
+
+def test_concurrent_deliveries_from_many_threads_each_arrive_once_through_one_pool(
+    receiver, linkedin_message, make_contact, settings, fresh_pools
+):
+    """A batch's shape: prepare and record on the main thread, the signed POSTs on
+    threads that all hit the pool at once. The pool is capped by the setting."""
+    settings.WORKER_SEND_CONCURRENCY = 4
+    contact = make_contact("jane@example.com", linkedin_url=JANE)
+    actions = [linkedin_message(message=f"Message {n}") for n in range(20)]
+    executor = executor_for("linkedin_message")
+    contexts = [context_of(action) for action in actions]
+    prepared = [executor.prepare(context) for context in contexts]
+    client = pooled_http.pooled_client("linkedin")
+    start = threading.Barrier(len(prepared))
+
+    def send(one: Prepared):
+        session = executor.open_session(one)
+        try:
+            start.wait()
+            return session.send(one.payload)
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(max_workers=len(prepared)) as threads:
+        answers = list(threads.map(send, prepared))
+    results = [
+        executor.record(context, one, answer)
+        for context, one, answer in zip(contexts, prepared, answers, strict=True)
+    ]
+
+    assert receiver.rejected == []  # every signature checked out
+    assert sorted(receiver.unique_ids) == sorted(idempotency_key_for(a) for a in actions)
+    assert [d.duplicate for d in receiver.deliveries] == [False] * 20  # each exactly once
+    assert len({r.provider_message_id for r in results}) == 20
+    assert all(r.provider_message_id.startswith("lim_") for r in results)
+    assert Message.objects.filter(conversation__contact=contact).count() == 20
+    assert 1 <= receiver.connections <= 4  # shared connections, within the pool's bound
+    assert pooled_http.pooled_client("linkedin") is client
+    assert pooled_http.pooled_client("twilio") is not client  # one pool per provider
+
+
+def test_deliveries_reuse_the_pooled_client_and_its_connection(
+    receiver, linkedin_message, fresh_pools
+):
+    run(linkedin_message())
+    client = pooled_http.pooled_client("linkedin")
+    run(linkedin_message())
+
+    assert pooled_http.pooled_client("linkedin") is client
+    assert len(receiver.unique_ids) == 2
+    assert receiver.connections == 1  # the second delivery rode the first one's connection
+
+
+def test_a_changed_secret_applies_to_the_next_delivery(
+    settings, receiver, linkedin_message, fresh_pools
+):
+    """The secret and URL travel per request: the pool keeps no stale ones."""
+    run(linkedin_message())
+    settings.LINKEDIN_WEBHOOK_SECRET = new_secret()
+
+    with pytest.raises(PermanentError, match="HTTP 401"):
+        run(linkedin_message())

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import select
+import signal
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from xml.etree import ElementTree
 
@@ -14,9 +21,12 @@ from outreach import services as outreach_services
 from outreach.executors import (
     ExecutionContext,
     PermanentError,
+    Prepared,
     TransientError,
     executor_for,
     idempotency_key_for,
+    is_sending,
+    pooled_http,
 )
 from outreach.executors.common import parse_retry_after
 from tests.fakes import unused_url
@@ -83,6 +93,24 @@ def run(action, attempt: int = 1):
         idempotency_key=idempotency_key_for(action),
     )
     return executor_for(action.type).execute(context)
+
+
+def context_of(action, attempt: int = 1) -> ExecutionContext:
+    return ExecutionContext(
+        action=action,
+        identity=action.identity,
+        contact=action.contact,
+        attempt=attempt,
+        idempotency_key=idempotency_key_for(action),
+    )
+
+
+@pytest.fixture
+def fresh_pools():
+    """Start and end without pooled clients, so a test sees only its own connections."""
+    pooled_http.close_pools()
+    yield
+    pooled_http.close_pools()
 
 
 def say_text(twiml: str) -> str:
@@ -382,3 +410,143 @@ def test_without_a_contact_nothing_is_stored(twilio, send_sms):
 
     assert result.detail["message_recorded"] is False
     assert not Message.objects.exists()
+
+
+# --- the sending shape: prepare, send on threads through one pooled client, record ----
+def test_both_are_sending_executors_that_prepare_without_leaking_credentials(
+    twilio, send_sms, call_contact
+):
+    for action in (send_sms(), call_contact()):
+        executor = executor_for(action.type)
+        assert is_sending(executor)
+
+        prepared = executor.prepare(context_of(action))
+
+        assert isinstance(prepared, Prepared)
+        assert (prepared.provider, prepared.session_key) == ("twilio", "twilio")
+        assert twilio.auth_token not in repr(prepared)  # engines log what they hold
+    assert twilio.attempts == []  # preparing sends nothing
+
+
+def test_concurrent_sends_from_many_threads_each_arrive_once_through_one_pool(
+    twilio, send_sms, make_contact, settings, fresh_pools
+):
+    """A batch's shape: prepare and record on the main thread (the database), the sends
+    on threads that all hit the pool at once. The pool is capped by the setting."""
+    settings.WORKER_SEND_CONCURRENCY = 4
+    contact = make_contact("jane@example.com", phone=JANE)
+    actions = [send_sms(message=f"Message {n}") for n in range(20)]
+    executor = executor_for("send_sms")
+    contexts = [context_of(action) for action in actions]
+    prepared = [executor.prepare(context) for context in contexts]
+    client = pooled_http.pooled_client("twilio")
+    start = threading.Barrier(len(prepared))
+
+    def send(one: Prepared):
+        session = executor.open_session(one)
+        try:
+            start.wait()
+            return session.send(one.payload)
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(max_workers=len(prepared)) as threads:
+        answers = list(threads.map(send, prepared))
+    results = [
+        executor.record(context, one, answer)
+        for context, one, answer in zip(contexts, prepared, answers, strict=True)
+    ]
+
+    bodies = Counter(record.form["Body"] for record in twilio.messages)
+    assert bodies == Counter(f"Message {n}" for n in range(20))  # each exactly once
+    assert len(twilio.attempts) == 20
+    assert [r.provider_message_id for r in results] == [a["sid"] for a in answers]
+    assert len({r.provider_message_id for r in results}) == 20
+    assert all(r.detail["message_recorded"] for r in results)
+    assert Message.objects.filter(conversation__contact=contact).count() == 20
+    assert 1 <= twilio.connections <= 4  # shared connections, within the pool's bound
+    assert pooled_http.pooled_client("twilio") is client
+
+
+def test_sends_reuse_the_pooled_client_and_its_connection(twilio, send_sms, fresh_pools):
+    first = run(send_sms(message="One"))
+    client = pooled_http.pooled_client("twilio")
+    second = run(send_sms(message="Two"))
+
+    assert pooled_http.pooled_client("twilio") is client
+    assert first.provider_message_id != second.provider_message_id
+    assert len(twilio.messages) == 2
+    assert twilio.connections == 1  # the second send rode the first one's connection
+
+
+def test_settings_changed_between_sends_apply_to_the_next_send(
+    settings, twilio, send_sms, fresh_pools
+):
+    """Credentials and URL travel per request: the pool does not keep stale ones."""
+    run(send_sms())
+    settings.TWILIO_AUTH_TOKEN = "rotated-away"
+
+    with pytest.raises(PermanentError, match="Twilio error 20003"):
+        run(send_sms())
+
+    with FakeTwilio() as other:
+        settings.TWILIO_BASE_URL = other.url
+        settings.TWILIO_ACCOUNT_SID = other.account_sid
+        settings.TWILIO_AUTH_TOKEN = other.auth_token
+        run(send_sms())
+        assert len(other.messages) == 1
+    assert len(twilio.messages) == 1
+
+
+def test_a_forked_child_gets_its_own_pool_and_leaves_the_parents_connection_alone(
+    twilio, send_sms, fresh_pools
+):
+    """Celery's prefork pool forks after import: a child must never write into its
+    parent's pooled sockets. The child sends through a pool of its own (a second
+    connection at the fake); the parent's pool and connection carry on unharmed."""
+    executor = executor_for("send_sms")
+    run(send_sms(message="parent, before"))
+    parent_client = pooled_http.pooled_client("twilio")
+    assert twilio.connections == 1
+    child_action = send_sms(message="from the child")
+    child_context = context_of(child_action)
+    prepared = executor.prepare(child_context)  # the main thread's part, in the parent
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: network only, then leave without running pytest's teardown
+        status = 1
+        try:
+            os.close(read_end)
+            fresh = pooled_http.pooled_client("twilio") is not parent_client
+            answer = executor.open_session(prepared).send(prepared.payload)
+            os.write(write_end, json.dumps({"fresh": fresh, "answer": answer}).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 60)  # a safety net, not a timing
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        report = b""
+        while chunk := os.read(read_end, 65536):
+            report += chunk
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+    child = json.loads(report)
+
+    assert child["fresh"] is True
+    assert twilio.connections == 2  # the child opened its own
+    result = executor.record(child_context, prepared, child["answer"])
+    assert result.provider_message_id == child["answer"]["sid"]
+    # the parent's pool still works, with the same client
+    run(send_sms(message="parent, after"))
+    assert pooled_http.pooled_client("twilio") is parent_client
+    assert [m.form["Body"] for m in twilio.messages] == [
+        "parent, before",
+        "from the child",
+        "parent, after",
+    ]
