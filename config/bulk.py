@@ -56,7 +56,8 @@ def _update_group(model, connection, names, group) -> int:
     pks = [pk for pk, _ in group]
     if not varying:
         marks = ", ".join(["%s"] * len(pks))
-        sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} IN ({marks})"
+        # Identifiers are the model's, quoted; every value is a parameter.
+        sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} IN ({marks})"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, *pks])
             return cursor.rowcount
@@ -71,9 +72,9 @@ def _update_group(model, connection, names, group) -> int:
         source = f"(VALUES {', '.join([row_marks] * len(group))}) AS v({', '.join(columns)})"
     else:  # SQLite names a VALUES list's columns column1, column2, …
         aliases = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(columns))
-        source = f"(SELECT {aliases} FROM (VALUES {', '.join([row_marks] * len(group))})) AS v"
-    sql = (
-        f"UPDATE {table} SET {', '.join(assignments)} FROM {source} "
+        source = f"(SELECT {aliases} FROM (VALUES {', '.join([row_marks] * len(group))})) AS v"  # noqa: S608
+    sql = (  # identifiers quoted, values parameters (as above)
+        f"UPDATE {table} SET {', '.join(assignments)} FROM {source} "  # noqa: S608
         f"WHERE {table}.{pk_column} = v.pk"
     )
     with connection.cursor() as cursor:
