@@ -283,6 +283,9 @@ class ActionTransition(WorkspaceOwned):
 
 
 class AttemptOutcome(models.TextChoices):
+    # Started in a batch, its provider call not made yet (nothing left this
+    # machine): a worker dying now loses nothing, the reclaimer requeues it.
+    QUEUED = "queued", "Queued in its batch"
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     TRANSIENT_ERROR = "transient_error", "Transient error (retried)"

@@ -99,7 +99,7 @@ def quotas_for(identities: Iterable[Identity], now: dt.datetime) -> dict[int, Qu
         for row in ActionAttempt.objects.filter(
             identity_id__in=list(limited),
             started_at__gt=now - DAY,
-            outcome__in=[AttemptOutcome.RUNNING, AttemptOutcome.COMPLETED],
+            outcome__in=[AttemptOutcome.QUEUED, AttemptOutcome.RUNNING, AttemptOutcome.COMPLETED],
         )
         .values("identity_id")
         .annotate(sent=Count("id"), oldest=Min("started_at"))

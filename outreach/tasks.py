@@ -15,11 +15,12 @@ def dispatch_due() -> int:
 
 @shared_task(name="outreach.execute_batch", ignore_result=True, acks_late=True)
 def execute_batch(lease_token: str, action_ids: list[int]) -> int:
-    """Execute one claimed batch. A duplicate or late delivery of this message
+    """Execute one claimed batch (its sends may still be out when this returns:
+    outreach/execution/runner.py). A duplicate or late delivery of this message
     finds its actions attempted or released and does nothing."""
-    from outreach.execution import actions_execute_batch
+    from outreach.execution.runner import batch_run
 
-    return len(actions_execute_batch(lease_token=lease_token, action_ids=action_ids))
+    return batch_run(lease_token=lease_token, action_ids=action_ids)
 
 
 @shared_task(name="outreach.execute_action", ignore_result=True, acks_late=True)

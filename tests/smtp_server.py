@@ -8,18 +8,28 @@ and the worker are tested against real SMTP conversations rather than a mock::
         server.fail_next(1, code=451, message="try later")   # next DATA answers 451
         server.reject_recipient("bad@example.com", 550)      # RCPT TO answers 550
         server.delay_next(1, seconds=3)                      # next DATA answers late
+        server.delay_every(0.2)          # every DATA answers 200 ms late, from now on
         ...
         server.messages[0].message["Subject"]
 
 Everything is thread-safe: the server's event loop runs in its own thread while
 the test (or a worker thread) sends. `wait_for(n)` blocks until n messages
 arrived, for senders that run in other threads.
+
+It serves many sessions at once (one asyncio task each; a delay is an
+`asyncio.sleep`, so 200 slow sessions overlap instead of queueing), and a
+message is only stored as bytes when it arrives: parsing (about 1 ms with
+email.policy.default) happens when a test first reads it, so thousands of
+messages a second do not make the event loop the bottleneck. `header(name)`
+reads one raw header from a cheaper header-only parse, for counting thousands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email
+import email.message
+import email.parser
 import email.policy
 import logging
 import socket
@@ -30,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import cached_property
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
@@ -50,7 +61,22 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
-    message: EmailMessage  # parsed with email.policy.default
+    received_at: float  # time.monotonic() when the server accepted it
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """The message parsed with email.policy.default (on first use)."""
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+    @cached_property
+    def _headers(self) -> email.message.Message:
+        return email.parser.BytesHeaderParser().parsebytes(self.data)
+
+    def header(self, name: str) -> str | None:
+        """One header's raw value (unfolded, not decoded): cheap enough to count
+        ten thousand messages by Message-ID."""
+        value = self._headers[name]
+        return None if value is None else " ".join(str(value).split())
 
     def __getitem__(self, header: str) -> Any:
         return self.message[header]
@@ -92,14 +118,21 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        delay = self.owner._take_delay()
-        if delay:
-            await asyncio.sleep(delay)
-        failure = self.owner._take_failure("data")
-        if failure:
-            return f"{failure.code} {failure.message}"
-        self.owner._record(envelope)
-        return "250 Message accepted for delivery"
+        # The whole message (up to the final ".") has arrived: a client killed
+        # during the delay leaves a message the server still accepts, as a real
+        # server that got the final dot would.
+        self.owner._data_started()
+        try:
+            delay = self.owner._take_delay()
+            if delay:
+                await asyncio.sleep(delay)
+            failure = self.owner._take_failure("data")
+            if failure:
+                return f"{failure.code} {failure.message}"
+            self.owner._record(envelope)
+            return "250 Message accepted for delivery"
+        finally:
+            self.owner._data_finished()
 
 
 class SMTPTestServer:
@@ -113,6 +146,9 @@ class SMTPTestServer:
         self._failures: dict[str, deque[_Failure]] = {stage: deque() for stage in STAGES}
         self._rejections: dict[str, _Failure] = {}
         self._delays: deque[float] = deque()
+        self._steady_delay = 0.0
+        self._in_data = 0
+        self._peak_in_data = 0
         self._controller: Controller | None = None
 
     # --- lifecycle ---------------------------------------------------------
@@ -167,6 +203,13 @@ class SMTPTestServer:
         with self._lock:
             self._delays.extend(seconds for _ in range(n))
 
+    def delay_every(self, seconds: float) -> None:
+        """Wait `seconds` before answering every DATA command from now on (a slow
+        provider: each message takes that long, however many sessions send at
+        once). A delay queued by delay_next takes precedence; 0 turns it off."""
+        with self._lock:
+            self._steady_delay = seconds
+
     def reset(self) -> None:
         """Forget received messages and every failure, rejection and delay."""
         with self._lock:
@@ -175,12 +218,21 @@ class SMTPTestServer:
                 queue.clear()
             self._rejections.clear()
             self._delays.clear()
+            self._steady_delay = 0.0
+            self._peak_in_data = self._in_data
 
     # --- what arrived ------------------------------------------------------
     @property
     def messages(self) -> list[ReceivedMessage]:
         with self._lock:
             return list(self._messages)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most DATA commands answered at once so far (sends in flight at the
+        server: with a delay, how concurrently the clients really sent)."""
+        with self._lock:
+            return self._peak_in_data
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         """Block until at least `count` messages arrived; AssertionError on timeout."""
@@ -205,18 +257,25 @@ class SMTPTestServer:
         with self._lock:
             return self._rejections.get(address.lower())
 
+    def _data_started(self) -> None:
+        with self._lock:
+            self._in_data += 1
+            self._peak_in_data = max(self._peak_in_data, self._in_data)
+
+    def _data_finished(self) -> None:
+        with self._lock:
+            self._in_data -= 1
+
     def _take_delay(self) -> float:
         with self._lock:
-            return self._delays.popleft() if self._delays else 0.0
+            return self._delays.popleft() if self._delays else self._steady_delay
 
     def _record(self, envelope: Any) -> None:
-        data = envelope.original_content or b""
-        parsed = email.message_from_bytes(data, policy=email.policy.default)
         received = ReceivedMessage(
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
-            data=data,
-            message=parsed,  # type: ignore[arg-type]
+            data=envelope.original_content or b"",
+            received_at=time.monotonic(),
         )
         with self._lock:
             self._messages.append(received)

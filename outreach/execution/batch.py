@@ -53,7 +53,6 @@ from outreach.executors import (
     ExecutionResult,
     Executor,
     PermanentError,
-    Prepared,
     TransientError,
     executor_for,
     idempotency_key_for,
@@ -147,6 +146,19 @@ def _enrollment_stopped(action: Action) -> bool:
         and enrollment.state == EnrollmentState.STOPPED
         and enrollment.stop_reason != StopReason.STEP_FAILED
     )
+
+
+def _first_outcome(action_type: str) -> str:
+    """Queued when the call will be made on a send thread (marked running just
+    before it is), running when the executor runs whole on this thread."""
+    try:
+        return (
+            AttemptOutcome.QUEUED
+            if is_sending(executor_for(action_type))
+            else AttemptOutcome.RUNNING
+        )
+    except PermanentError:  # no executor: it fails at once
+        return AttemptOutcome.RUNNING
 
 
 def batch_start(
@@ -249,6 +261,7 @@ def batch_start(
                         lease_token=lease_token,
                         worker=worker,
                         started_at=now,
+                        outcome=_first_outcome(action.type),
                     )
                     for action in starting
                 ]
@@ -331,7 +344,10 @@ def batch_send(items: list[Item]) -> None:
             else:
                 jobs.append(Job(key=item, executor=executor, prepared=prepared))
 
-    stuck = jobs_send(jobs)
+    def answered(done: list[Job]) -> None:
+        _record_answers(done, contexts)
+
+    stuck = jobs_send(jobs, on_start=_record_starts, on_answer=answered)
     for job in jobs:
         item: Item = job.key
         if job in stuck:
@@ -340,13 +356,53 @@ def batch_send(items: list[Item]) -> None:
             item.not_sent, item.retry_in = job.skip_reason, job.retry_in
         elif job.error is not None:
             item.error = job.error
-        else:
-            prepared: Prepared = job.prepared
+        elif item.result is None:  # answered, but its recording failed: once more
+            _record_answers([job], contexts, commit_attempts=False)
+
+
+def _record_starts(jobs: list[Job]) -> None:
+    """Before their calls are made: queued → running, one UPDATE."""
+    ActionAttempt.objects.filter(
+        pk__in=[job.key.attempt.pk for job in jobs], outcome=AttemptOutcome.QUEUED
+    ).update(outcome=AttemptOutcome.RUNNING)
+
+
+def _record_answers(
+    jobs: list[Job], contexts: dict[int, ExecutionContext], *, commit_attempts: bool = True
+) -> None:
+    """As answers come: successful sends recorded by their executors (the sent
+    Message) and their attempts marked completed, in one transaction, so a
+    worker dying later does not send them again (the reclaimer completes an
+    action whose attempt is completed). Errors wait for the finish."""
+    sent = [job for job in jobs if job.error is None]
+    if not sent:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        for job in sent:
+            item: Item = job.key
             try:
-                item.result = job.executor.record(contexts[item.action.pk], prepared, job.answer)
+                item.result = job.executor.record(
+                    contexts[item.action.pk], job.prepared, job.answer
+                )
             except Exception:  # the message has left: failing now would send it again
                 logger.exception("sent %s but could not record it", item.action.public_id)
                 item.result = ExecutionResult()
+        if commit_attempts:
+            rows_update(
+                ActionAttempt,
+                [
+                    (
+                        job.key.attempt.pk,
+                        {
+                            "outcome": AttemptOutcome.COMPLETED,
+                            "provider_message_id": job.key.result.provider_message_id[:255],
+                            "finished_at": now,
+                        },
+                    )
+                    for job in sent
+                ],
+            )
 
 
 # --- step 3 ----------------------------------------------------------------------
@@ -477,6 +533,14 @@ def _retry(released: _Released, action: Action, error, message: str, now) -> Non
 
 
 # --- the whole batch -------------------------------------------------------------
+def lease_token_or_none(lease_token: object) -> str | None:
+    """The lease token in its canonical form, or None if it is not a UUID."""
+    try:
+        return str(uuid.UUID(str(lease_token)))
+    except ValueError:
+        return None
+
+
 def actions_execute_batch(
     *, lease_token: str, action_ids: list[int], worker: str = ""
 ) -> list[Outcome]:
@@ -484,14 +548,13 @@ def actions_execute_batch(
     redelivered message finds its actions attempted or released, and does
     nothing. Outcomes come in no particular order; in-flight sends the batch
     stopped waiting for have none (their lease decides)."""
-    try:
-        lease_token = str(uuid.UUID(str(lease_token)))
-    except ValueError:  # not a lease of ours: nothing of this batch is ours to run
+    token = lease_token_or_none(lease_token)
+    if token is None:  # not a lease of ours: nothing of this batch is ours to run
         return [Outcome(pk, "stale") for pk in action_ids]
-    items, outcomes = batch_start(lease_token, list(action_ids), worker or worker_name())
+    items, outcomes = batch_start(token, list(action_ids), worker or worker_name())
     if items:
         batch_send(items)
-        outcomes += batch_finish(str(lease_token), items)
+        outcomes += batch_finish(token, items)
     return outcomes
 
 

@@ -8,8 +8,9 @@ them `processing` under one lease (a token and an expiry), and after commit
 hands each batch to a worker as one message: `outreach.execute_batch(token,
 ids)`. Nothing scheduled waits in the broker: no ETA tasks.
 
-The reclaimer requeues actions whose lease expired (a worker killed
-mid-batch): an attempt that was running is marked lost and counts as a try.
+The reclaimer settles actions whose lease expired (a worker killed mid-batch)
+by their attempt: a recorded send completes, a call never made is requeued,
+a call that may have been made is marked lost and requeued as a try.
 """
 
 from __future__ import annotations
@@ -105,8 +106,12 @@ def action_claim_due(
 
 
 def action_reclaim_expired(*, limit: int = 500) -> int:
-    """Requeue actions whose lease ran out. An attempt that was running is
-    marked lost and counts as a try; a claim that never started does not."""
+    """Settle actions whose lease ran out (a worker died or hung), by what their
+    attempt under that lease says:
+    - none, or `queued` (its call was never made): requeued, not a try;
+    - `completed` (the send was recorded before the worker died): completed;
+    - `running` (the call may have been made): marked lost, requeued as a try;
+      the resend keeps the idempotency key (for email the Message-ID)."""
     now = timezone.now()
     reclaimed = 0
     with transaction.atomic():
@@ -120,8 +125,27 @@ def action_reclaim_expired(*, limit: int = 500) -> int:
                 action=action, lease_token=action.lease_token
             ).first()
             reason = "lease expired before the attempt started: requeued"
-            fields: dict = {}
-            if attempt is not None:
+            outcome = attempt.outcome if attempt is not None else None
+            if outcome == AttemptOutcome.COMPLETED:
+                lease_release(
+                    action,
+                    status=ActionStatus.COMPLETED,
+                    actor=DISPATCHER,
+                    reason="lease expired after the send was recorded: completed",
+                    executed_at=attempt.finished_at or now,
+                    provider_message_id=attempt.provider_message_id,
+                    error_message="",
+                    failure_code="",
+                )
+                reclaimed += 1
+                continue
+            if outcome == AttemptOutcome.QUEUED:
+                attempt.outcome = AttemptOutcome.TRANSIENT_ERROR
+                attempt.finished_at = now
+                attempt.error_message = "not sent: the worker stopped before making the call."
+                attempt.save(update_fields=["outcome", "finished_at", "error_message"])
+                reason = "lease expired before the attempt started (queued in its batch): requeued"
+            elif attempt is not None:
                 attempt.outcome = AttemptOutcome.LOST
                 attempt.finished_at = now
                 attempt.error_message = "Worker lost mid-attempt; lease reclaimed."

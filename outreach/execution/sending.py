@@ -37,11 +37,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,44 +147,59 @@ class Job:
     key: Any  # the caller's handle (the batch item)
     executor: SendingExecutor
     prepared: Prepared
-    state: str = "pending"  # pending → sending → done, or pending → skipped
+    # pending → announced → sending → answered, or → skipped
+    state: str = "pending"
     answer: Any = None
     error: ExecutionError | None = None
     # For a skipped job: seconds until it may be tried again, and why.
     retry_in: float = 0.0
     skip_reason: str = ""
+    go: threading.Event = field(default_factory=threading.Event)
+    recorded: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class _Batch:
     deadline: float  # time.monotonic(): no send starts after it
+    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False  # set when the batch stops waiting: nothing more starts
 
 
-def _claim_send(batch: _Batch, job: Job) -> bool:
-    """Move a pending job to sending, or skip it (deadline, pause, batch closed)."""
+DEADLINE_PASSED = "the batch's send deadline passed before it was sent"
+
+
+def _skip(job: Job, reason: str, retry_in: float = 0.0) -> None:
+    job.state, job.skip_reason, job.retry_in = "skipped", reason, retry_in
+
+
+def _announce(batch: _Batch, job: Job) -> bool:
+    """Ask the batch's thread to record that this call starts; False: skip it
+    (deadline, pause, batch closed, or the start could not be recorded)."""
     wait = gate(job.prepared.provider).wait_left()
     with batch.lock:
         if job.state != "pending":
             return False
         if batch.closed or time.monotonic() > batch.deadline:
-            job.state, job.retry_in = "skipped", 0.0
-            job.skip_reason = "the batch's send deadline passed before it was sent"
+            _skip(job, DEADLINE_PASSED)
             return False
         if wait > 0:
-            job.state, job.retry_in = "skipped", wait
-            job.skip_reason = f"{job.prepared.provider} asked to wait (429 Retry-After)"
+            _skip(job, f"{job.prepared.provider} asked to wait (429 Retry-After)", wait)
             return False
-        job.state = "sending"
-        return True
+        job.state = "announced"
+    batch.events.put(("start", job))
+    job.go.wait(settings.PROVIDER_TIMEOUT_SECONDS)
+    with batch.lock:
+        if job.state == "announced":  # nobody answered: the batch stopped waiting
+            _skip(job, DEADLINE_PASSED)
+        return job.state == "sending"
 
 
 def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
     session: Session | None = None
     try:
         for job in chunk:
-            if not _claim_send(batch, job):
+            if not _announce(batch, job):
                 continue
             provider = gate(job.prepared.provider)
             try:
@@ -201,7 +216,11 @@ def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
                 logger.exception("send crashed (%s)", job.prepared.provider)
                 job.error = TransientError(f"{type(exc).__name__}: {exc}")
             with batch.lock:
-                job.state = "done"
+                job.state = "answered"
+            # The next send waits until this answer is recorded, so a thread
+            # never has more than one call whose outcome the database lacks.
+            batch.events.put(("done", job))
+            job.recorded.wait(settings.PROVIDER_TIMEOUT_SECONDS)
     finally:
         if session is not None:
             try:
@@ -235,32 +254,70 @@ def _run_thread(batch: _Batch, chunks: list[list[Job]]) -> None:
         _run_chunk(batch, chunk)
 
 
-def jobs_send(jobs: list[Job]) -> list[Job]:
-    """Make the jobs' calls concurrently; returns the jobs still in flight when
-    the batch stopped waiting (their outcome is unknown: leave them to the lease)."""
+Recorder = Callable[[list[Job]], None]
+
+
+def jobs_send(jobs: list[Job], *, on_start: Recorder, on_answer: Recorder) -> list[Job]:
+    """Make the jobs' calls on the process's send threads. This thread (it has
+    the database) records each call before it is made (`on_start`) and each
+    answer as it comes (`on_answer`), a few at a time, while the threads wait:
+    a worker killed at any moment has at most one unrecorded call per send
+    thread. Returns the jobs still in flight when the batch stopped waiting
+    (their outcome is unknown: leave them to the lease)."""
     if not jobs:
         return []
     gates_refresh(job.prepared.provider for job in jobs)
     timeout = settings.PROVIDER_TIMEOUT_SECONDS
     batch = _Batch(deadline=time.monotonic() + timeout)
-    threads = chunks_for(jobs, settings.WORKER_SEND_CONCURRENCY)
-    if len(threads) == 1:
-        _run_thread(batch, threads[0])  # nothing to overlap: no thread hop
-    else:
-        executor = pool()
-        futures = [executor.submit(_run_thread, batch, chunks) for chunks in threads]
-        futures_wait(futures, timeout=2 * timeout + 1)
+    executor = pool()  # also for one thread: the pool bounds the process's calls
+    futures = [
+        executor.submit(_run_thread, batch, chunks)
+        for chunks in chunks_for(jobs, settings.WORKER_SEND_CONCURRENCY)
+    ]
+    give_up = time.monotonic() + 2 * timeout + 1
+    while True:
+        try:
+            events = [batch.events.get(timeout=0.05)]
+        except queue.Empty:
+            if all(f.done() for f in futures) or time.monotonic() > give_up:
+                break
+            continue
+        while True:
+            try:
+                events.append(batch.events.get_nowait())
+            except queue.Empty:
+                break
+        _deliver(batch, [job for kind, job in events if kind == "start"], on_start, "go")
+        _deliver(batch, [job for kind, job in events if kind == "done"], on_answer, "recorded")
     with batch.lock:
         batch.closed = True
         for job in jobs:
-            if job.state == "pending":
-                job.state, job.retry_in = "skipped", 0.0
-                job.skip_reason = "the batch's send deadline passed before it was sent"
+            if job.state in ("pending", "announced"):
+                _skip(job, DEADLINE_PASSED)
+            job.go.set()
+            job.recorded.set()
         stuck = [job for job in jobs if job.state == "sending"]
     for job in stuck:
         logger.error(
-            "a %s call outlived the batch (%ss): left to its lease",
-            job.prepared.provider,
-            2 * timeout + 1,
+            "a %s call outlived the batch (%ss): left to its lease", job.prepared.provider, give_up
         )
     return stuck
+
+
+def _deliver(batch: _Batch, jobs: list[Job], record: Recorder, event: str) -> None:
+    if not jobs:
+        return
+    try:
+        record(jobs)
+        recorded = True
+    except Exception:
+        logger.exception("could not record %d sends' %s", len(jobs), event)
+        recorded = False
+    with batch.lock:
+        for job in jobs:
+            if event == "go" and job.state == "announced":
+                if recorded and not batch.closed:
+                    job.state = "sending"
+                else:
+                    _skip(job, "its start could not be recorded")
+            getattr(job, event).set()

@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from contacts.models import ContactEvent
 from outreach import executors
-from outreach.execution import action_claim_due, actions_execute_batch
+from outreach.execution import (
+    action_claim_due,
+    action_reclaim_expired,
+    actions_execute_batch,
+    batch_finish,
+    batch_send,
+    batch_start,
+)
 from outreach.executors import ExecutionResult, Prepared, TransientError
 from outreach.models import Action, ActionAttempt, ActionStatus, AttemptOutcome
 from tests.smtp_server import running_smtp_server
@@ -111,32 +118,101 @@ def test_the_statements_of_a_batch_do_not_grow_with_its_size(
 ):
     """Recipients matched to contacts at send time (timeline events written),
     an identity with a daily limit (locked and counted): a batch of 1 and a
-    batch of 100 run the same number of statements."""
+    batch of 100 start in the same statements and finish in the same
+    statements. (Between the two, answers are recorded as they arrive, one
+    UPDATE per group of answers: see test_answers_are_recorded_as_they_arrive.)"""
     wire("wire-statements")
     email_identity.daily_limit = 1000
     email_identity.save()
     # Django's SQLite backend splits an INSERT past 999 variables (an attempt
-    # row has 11 columns), so there the big batch is 90; PostgreSQL runs 100.
-    size = 100 if connection.vendor == "postgresql" else 90
+    # row has 12 columns), so there the big batch is 80; PostgreSQL runs 100.
+    size = 100 if connection.vendor == "postgresql" else 80
     for i in range(size + 1):
         make_contact(f"person{i}@example.com")
-    one, hundred = due_emails(1), due_emails(size, to=lambda i: f"person{i + 1}@example.com")
+    one, many = due_emails(1), due_emails(size, to=lambda i: f"person{i + 1}@example.com")
 
-    claims = action_claim_due(limit=1, action_ids=[one[0].pk])
-    with CaptureQueriesContext(connection) as single:
-        actions_execute_batch(lease_token=claims[0].lease_token, action_ids=[one[0].pk])
-    claims = action_claim_due(limit=size, action_ids=[a.pk for a in hundred])
-    with django_assert_num_queries(len(single.captured_queries)):
-        outcomes = actions_execute_batch(
-            lease_token=claims[0].lease_token, action_ids=[c.action_id for c in claims]
-        )
+    def run(actions, start_queries=None, finish_queries=None):
+        claims = action_claim_due(limit=len(actions), action_ids=[a.pk for a in actions])
+        token, ids = claims[0].lease_token, [c.action_id for c in claims]
+        with CaptureQueriesContext(connection) as start:
+            if start_queries is None:
+                items, _ = batch_start(token, ids, "w1")
+            else:
+                with django_assert_num_queries(start_queries):
+                    items, _ = batch_start(token, ids, "w1")
+        batch_send(items)
+        with CaptureQueriesContext(connection) as finish:
+            if finish_queries is None:
+                outcomes = batch_finish(token, items)
+            else:
+                with django_assert_num_queries(finish_queries):
+                    outcomes = batch_finish(token, items)
+        return len(start.captured_queries), len(finish.captured_queries), outcomes
+
+    start_one, finish_one, _ = run(one)
+    _, _, outcomes = run(many, start_one, finish_one)
     assert [o.status for o in outcomes] == ["completed"] * size
-    assert statuses(hundred) == {ActionStatus.COMPLETED: size}
-    contact_events = {
-        a.contact.public_id for a in Action.objects.filter(pk__in=[a.pk for a in hundred])
-    }
-    assert len(contact_events) == size  # each linked to its own contact
+    assert statuses(many) == {ActionStatus.COMPLETED: size}
+    linked = {a.contact_id for a in Action.objects.filter(pk__in=[a.pk for a in many])}
+    assert len(linked) == size and None not in linked  # each its own contact
     assert ContactEvent.objects.filter(type="action.completed").count() == size + 1
+
+
+def test_answers_are_recorded_as_they_arrive(wire, due_emails, settings, monkeypatch):
+    """A send's attempt is `queued` until its call is made, `running` while it
+    is, and `completed` once it answered, before the batch finishes: a worker
+    killed mid-batch has at most one unrecorded call per send thread."""
+    from outreach.execution import sending
+
+    settings.WORKER_SEND_CONCURRENCY = 1  # one call after another
+    wire("wire-progress")
+    batch = due_emails(3)
+    claims = action_claim_due(limit=3, action_ids=[a.pk for a in batch])
+    token = claims[0].lease_token
+    items, _ = batch_start(token, [c.action_id for c in claims], "w1")
+    assert set(ActionAttempt.objects.values_list("outcome", flat=True)) == {"queued"}
+
+    snapshots: list[dict] = []  # what the database says after each recording
+    deliver = sending._deliver
+
+    def recording(batch_, jobs, record, event):
+        deliver(batch_, jobs, record, event)
+        if jobs:
+            snapshots.append(dict(ActionAttempt.objects.values_list("action_id", "outcome")))
+
+    monkeypatch.setattr(sending, "_deliver", recording)
+    batch_send(items)
+    first, second, third = (item.action.pk for item in items)
+    assert snapshots[0] == {first: "running", second: "queued", third: "queued"}
+    assert snapshots[1] == {first: "completed", second: "queued", third: "queued"}
+    assert snapshots[-1] == {first: "completed", second: "completed", third: "completed"}
+    assert [o.status for o in batch_finish(token, items)] == ["completed"] * 3
+
+
+def test_the_reclaimer_settles_a_killed_batch_by_its_attempts(wire, due_emails):
+    """Killed mid-batch (no finish): a recorded send completes, a queued call
+    is requeued without a try, a running one is lost and requeued as a try."""
+    wire("wire-killed")
+    done, queued, running = due_emails(3)
+    claims = action_claim_due(limit=3, action_ids=[done.pk, queued.pk, running.pk])
+    token = claims[0].lease_token
+    batch_start(token, [c.action_id for c in claims], "w1")
+    ActionAttempt.objects.filter(action=done).update(
+        outcome="completed", provider_message_id="wire-x", finished_at=timezone.now()
+    )
+    ActionAttempt.objects.filter(action=running).update(outcome="running")
+    Action.objects.filter(pk__in=[done.pk, queued.pk, running.pk]).update(
+        lease_expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    assert action_reclaim_expired() == 3
+    done.refresh_from_db()
+    queued.refresh_from_db()
+    running.refresh_from_db()
+    assert (done.status, done.provider_message_id) == (ActionStatus.COMPLETED, "wire-x")
+    assert (queued.status, queued.retry_count) == (ActionStatus.SCHEDULED, 0)
+    assert queued.attempts.get().error_message.startswith("not sent")
+    assert (running.status, running.retry_count) == (ActionStatus.SCHEDULED, 1)
+    assert running.attempts.get().outcome == AttemptOutcome.LOST
 
 
 def test_a_batch_of_100_with_30_sends_left_today_sends_30_and_defers_70(

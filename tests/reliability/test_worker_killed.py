@@ -56,6 +56,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_no_unexplained_duplic
         workspace=workspace, identity=identity, owner=owner, count=COUNT, tag="k"
     )
     cluster.overrides["ACTION_LEASE_SECONDS"] = str(LEASE_SECONDS)
+    # One send thread per process: at most w1's concurrency in flight at the kill.
+    # (test_worker_killed_mid_batch.py kills a worker sending 32 at once.)
+    cluster.overrides["WORKER_SEND_CONCURRENCY"] = "1"
     victim = cluster.worker("w1", concurrency=CONCURRENCY)
     cluster.worker("w2", concurrency=CONCURRENCY)
     cluster.dispatcher()
