@@ -191,6 +191,7 @@ def test_services_cadences_execution_and_tasks_import_one_way():
     services or tasks."""
     root = Path(__file__).resolve().parents[2] / "outreach"
     modules = ["services", "cadences", "execution", "tasks", "transitions", "receivers"]
+
     def imports_of(module: str) -> set[str]:
         package = root / module
         files = sorted(package.glob("*.py")) if package.is_dir() else [root / f"{module}.py"]
