@@ -59,6 +59,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_no_unexplained_duplic
     # One send thread per process: at most w1's concurrency in flight at the kill.
     # (test_worker_killed_mid_batch.py kills a worker sending 32 at once.)
     cluster.overrides["WORKER_SEND_CONCURRENCY"] = "1"
+    # Small batches, so both workers get a share of the 300 (with the default
+    # 256 two batches would make the whole run, and one worker could take both).
+    cluster.overrides["DISPATCH_BATCH_SIZE"] = "10"
     victim = cluster.worker("w1", concurrency=CONCURRENCY)
     cluster.worker("w2", concurrency=CONCURRENCY)
     cluster.dispatcher()
