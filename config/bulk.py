@@ -6,7 +6,9 @@ hundred finished actions that is most of the worker's CPU. A batch mostly
 shares its values (the same status, the same `executed_at`, a cleared lease),
 so `rows_update` writes SQL directly: values shared by every row are plain
 parameters, values that differ come from a VALUES list joined on the primary
-key (`UPDATE … FROM (VALUES …)`, PostgreSQL and SQLite ≥ 3.33). Rows that set
+key (`UPDATE … FROM unnest(arrays)` on PostgreSQL, one array parameter per
+column, so the statement's text does not grow with the rows; `UPDATE … FROM
+(VALUES …)` on SQLite ≥ 3.33). Rows that set
 different fields are grouped, one UPDATE per group; callers keep the groups
 few (a batch has a handful of outcomes), so the statement count stays constant.
 Values go through each field's `get_db_prep_save`, as the ORM would send them.
@@ -54,25 +56,35 @@ def _update_group(model, connection, names, group) -> int:
     assignments = [f"{quote(f.column)} = {placeholder(f)}" for f in constant]
     params: list[Any] = [prep(f, group[0][1][f.name]) for f in constant]
     pks = [pk for pk, _ in group]
+    where_in = (
+        f"{pk_column} = ANY(%s)" if cast else f"{pk_column} IN ({', '.join(['%s'] * len(pks))})"
+    )
     if not varying:
-        marks = ", ".join(["%s"] * len(pks))
         # Identifiers are the model's, quoted; every value is a parameter.
-        sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} IN ({marks})"  # noqa: S608
+        sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where_in}"  # noqa: S608
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *pks])
+            cursor.execute(sql, [*params, pks] if cast else [*params, *pks])
             return cursor.rowcount
-    columns = ["pk", *[f"c{i}" for i in range(len(varying))]]
     assignments += [f"{quote(f.column)} = v.c{i}" for i, f in enumerate(varying)]
-    row_marks = "(" + ", ".join([placeholder(meta.pk), *map(placeholder, varying)]) + ")"
-    values_params: list[Any] = []
-    for pk, values in group:
-        values_params.append(pk)
-        values_params.extend(prep(f, values[f.name]) for f in varying)
-    if connection.vendor == "postgresql":
-        source = f"(VALUES {', '.join([row_marks] * len(group))}) AS v({', '.join(columns)})"
-    else:  # SQLite names a VALUES list's columns column1, column2, …
-        aliases = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(columns))
-        source = f"(SELECT {aliases} FROM (VALUES {', '.join([row_marks] * len(group))})) AS v"  # noqa: S608
+    if cast:
+        # PostgreSQL: one array parameter per column, so the statement's text
+        # (and psycopg's parsing of it, cached by text) does not grow with the rows.
+        arrays = [f"%s::{f.cast_db_type(connection)}[]" for f in [meta.pk, *varying]]
+        names = ", ".join(["pk", *[f"c{i}" for i in range(len(varying))]])
+        source = f"unnest({', '.join(arrays)}) AS v({names})"
+        values_params: list = [pks]
+        values_params += [[prep(f, values[f.name]) for _, values in group] for f in varying]
+    else:  # SQLite: a VALUES list, its columns named column1, column2, …
+        row = "(" + ", ".join(["%s"] * (1 + len(varying))) + ")"
+        aliases = ", ".join(
+            f"column{i + 1} AS {name}"
+            for i, name in enumerate(["pk", *[f"c{i}" for i in range(len(varying))]])
+        )
+        source = f"(SELECT {aliases} FROM (VALUES {', '.join([row] * len(group))})) AS v"  # noqa: S608
+        values_params = []
+        for pk, values in group:
+            values_params.append(pk)
+            values_params.extend(prep(f, values[f.name]) for f in varying)
     sql = (  # identifiers quoted, values parameters (as above)
         f"UPDATE {table} SET {', '.join(assignments)} FROM {source} "  # noqa: S608
         f"WHERE {table}.{pk_column} = v.pk"

@@ -216,6 +216,9 @@ PROVIDER_TIMEOUT_SECONDS = env.env_int("PROVIDER_TIMEOUT_SECONDS", 20, minimum=1
 # limits want one ("smtp", "twilio", "linkedin", or an ESP's name).
 WORKER_SEND_CONCURRENCY = env.env_int("WORKER_SEND_CONCURRENCY", 32, minimum=1)
 PROVIDER_MAX_CONCURRENCY = env.env_int_map("PROVIDER_MAX_CONCURRENCY", {})
+# Batches one worker process has in flight: the next one starts while the last
+# one's sends are out (outreach/execution/runner.py). 1: one batch at a time.
+WORKER_BATCHES_IN_FLIGHT = env.env_int("WORKER_BATCHES_IN_FLIGHT", 2, minimum=1)
 SALESLOFT_RATE_LIMIT_PER_MINUTE = env.env_int("SALESLOFT_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
 # Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so

@@ -18,9 +18,18 @@ def execute_batch(lease_token: str, action_ids: list[int]) -> int:
     """Execute one claimed batch (its sends may still be out when this returns:
     outreach/execution/runner.py). A duplicate or late delivery of this message
     finds its actions attempted or released and does nothing."""
+    from django.conf import settings
+
+    from outreach.execution import actions_dispatch
     from outreach.execution.runner import batch_run
 
-    return batch_run(lease_token=lease_token, action_ids=action_ids)
+    started = batch_run(lease_token=lease_token, action_ids=action_ids)
+    if len(action_ids) >= settings.DISPATCH_BATCH_SIZE:
+        # A full batch means a backlog: claim the next batch here too, so a burst
+        # is claimed by every worker at once, not only by the tick (SKIP LOCKED
+        # keeps the claimers apart; DISPATCH_MAX_IN_FLIGHT still bounds them).
+        actions_dispatch(max_batches=1, reclaim=False)
+    return started
 
 
 @shared_task(name="outreach.execute_action", ignore_result=True, acks_late=True)

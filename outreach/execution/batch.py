@@ -170,7 +170,7 @@ def batch_start(
     with transaction.atomic():
         actions = list(
             Action.objects.select_for_update(of=("self",))
-            .select_related("identity__workspace", "contact", "workspace", "enrollment")
+            .select_related("identity", "contact", "workspace", "enrollment")
             .filter(
                 pk__in=action_ids,
                 status=ActionStatus.PROCESSING,
@@ -181,12 +181,16 @@ def batch_start(
             )
             .order_by("scheduled_time", "id")
         )
+        for action in actions:  # an identity is of its action's workspace: one object
+            if action.identity.workspace_id == action.workspace_id:
+                action.identity.workspace = action.workspace
         attempted = set(
             ActionAttempt.objects.filter(
                 action_id__in=[a.pk for a in actions], lease_token=lease_token
             ).values_list("action_id", flat=True)
         )
-        stale = [pk for pk in action_ids if pk not in {a.pk for a in actions} or pk in attempted]
+        found = {a.pk for a in actions}
+        stale = [pk for pk in action_ids if pk not in found or pk in attempted]
         actions = [a for a in actions if a.pk not in attempted]
 
         # Recipients without a contact: matched at send time, one query per kind.

@@ -164,10 +164,11 @@ def action_reclaim_expired(*, limit: int = 500) -> int:
     return reclaimed
 
 
-def actions_dispatch(*, max_batches: int = 20) -> list[Claim]:
+def actions_dispatch(*, max_batches: int = 20, reclaim: bool = True) -> list[Claim]:
     """One beat tick: reclaim expired leases, then claim due actions in batches
     and enqueue each batch, as one message, after its claim committed."""
-    action_reclaim_expired()
+    if reclaim:
+        action_reclaim_expired()
     in_flight = Action.objects.filter(status=ActionStatus.PROCESSING).count()
     room = settings.DISPATCH_MAX_IN_FLIGHT - in_flight
     claims: list[Claim] = []
