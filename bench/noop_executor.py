@@ -16,8 +16,8 @@ through the real email executor). Nothing else in the engine is changed: the
 claim, the lease, the attempt row, the transitions and the commits all run.
 
 What-if knob, off unless set: BENCH_DB_REUSE_MAX=N makes the worker behave as
-if `CELERY_DB_REUSE_MAX = N` were in config/settings.py (Celery's Django fixup
-otherwise closes the database connection before and after every task).
+if `CELERY_DB_REUSE_MAX = N` were in config/settings.py instead of its 100
+(Celery's Django fixup closes the database connection every N tasks).
 """
 
 from __future__ import annotations

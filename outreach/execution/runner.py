@@ -37,6 +37,7 @@ from outreach.execution.batch import (
     lease_token_or_none,
 )
 from outreach.execution.claims import worker_name
+from outreach.executors.pooled_http import close_pools
 
 logger = logging.getLogger("outreach.execution")
 
@@ -94,6 +95,8 @@ def _send_and_finish(state: dict, token: str, items: list[Item]) -> None:
 
 @signals.worker_process_shutdown.connect(weak=False)
 def _drain(**_kwargs) -> None:
-    """A warm shutdown lets the batches in flight finish."""
+    """A warm shutdown lets the batches in flight finish, then closes the
+    process's pooled HTTP clients."""
     if _state["pid"] == os.getpid() and _state["runner"] is not None:
         _state["runner"].shutdown(wait=True)
+    close_pools()
