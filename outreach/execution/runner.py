@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import signals
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from outreach.execution.batch import (
     Item,
@@ -42,7 +42,7 @@ from outreach.executors.pooled_http import close_pools
 logger = logging.getLogger("outreach.execution")
 
 _lock = threading.Lock()
-_state: dict = {"pid": None, "slots": None, "runner": None}
+_state: dict = {"pid": None, "slots": None, "runner": None, "depth": 0}
 
 
 def _process_state() -> dict:
@@ -50,6 +50,7 @@ def _process_state() -> dict:
         if _state["pid"] != os.getpid():
             depth = settings.WORKER_BATCHES_IN_FLIGHT
             _state.update(
+                depth=depth,
                 pid=os.getpid(),
                 slots=threading.BoundedSemaphore(depth),
                 runner=ThreadPoolExecutor(max_workers=depth, thread_name_prefix="batch"),
@@ -93,10 +94,28 @@ def _send_and_finish(state: dict, token: str, items: list[Item]) -> None:
         close_old_connections()
 
 
+def runner_stop() -> None:
+    """Wait for the batches in flight, then stop the runner threads, each
+    closing its database connection (the next batch starts new ones)."""
+    with _lock:
+        runner, mine, depth = _state["runner"], _state["pid"] == os.getpid(), _state["depth"]
+        _state.update(pid=None, slots=None, runner=None, depth=0)
+    if runner is None or not mine:
+        return
+    barrier = threading.Barrier(depth)
+
+    def close_connection() -> None:
+        barrier.wait(timeout=30)  # one per thread: each holds here until all arrived
+        connections.close_all()
+
+    for _ in range(depth):
+        runner.submit(close_connection)
+    runner.shutdown(wait=True)
+
+
 @signals.worker_process_shutdown.connect(weak=False)
 def _drain(**_kwargs) -> None:
     """A warm shutdown lets the batches in flight finish, then closes the
     process's pooled HTTP clients."""
-    if _state["pid"] == os.getpid() and _state["runner"] is not None:
-        _state["runner"].shutdown(wait=True)
+    runner_stop()
     close_pools()

@@ -52,7 +52,10 @@ def test_it_stops_worker_and_beat_cleanly_on_sigterm(tmp_path):
             start_new_session=True,
         )
         try:
-            _wait_for(proc, log, ("ready.", "beat: Starting"), timeout=120)
+            # Beat is up once its scheduler took the leader lock: "beat: Starting"
+            # comes before the scheduler's set-up, and a SIGTERM in there makes
+            # Celery build a second scheduler while the first is importing.
+            _wait_for(proc, log, ("ready.", "the leader lock"), timeout=120)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         finally:
