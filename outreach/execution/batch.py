@@ -9,11 +9,14 @@
    that identity's row lock (identities locked in id order, so two batches
    cannot deadlock), each started action taking one send: a batch of 100 from
    one mailbox with 30 left sends 30 and defers 70 with the reason; attempts
-   inserted in one INSERT.
+   inserted in one INSERT, `queued` (or `running` for an executor that runs
+   whole on this thread).
 2. **send**, outside any transaction: executors prepare on this thread, their
-   provider calls run concurrently on send threads (outreach.execution.sending),
-   and record on this thread. Executors without a separate provider call (the
-   internal lifecycle change) just run here.
+   provider calls run concurrently on send threads (outreach.execution.sending).
+   This thread marks each attempt `running` just before its call is made and
+   records each answer as it comes (the executor's `record`, the attempt
+   `completed`), a few at a time in short transactions. Executors without a
+   separate provider call (the internal lifecycle change) just run here.
 3. **finish**, one transaction: the actions re-locked and checked (a lease
    reclaimed during a slow send is the reclaimer's), attempts updated in one
    UPDATE, actions in one UPDATE per kind of outcome (config.bulk), the
@@ -25,16 +28,18 @@ The statements of start and finish do not grow with the batch (asserted in
 tests/outreach/test_batch_execution.py), except what receivers of
 `action_finished` do per cadence action (the enrollment's next step).
 
-A worker killed between start and finish leaves running attempts under a
-lease that expires; the reclaimer marks them lost and requeues the actions, and
-the resend carries the same idempotency key (for email the same Message-ID).
+A worker killed between start and finish leaves its attempts under a lease
+that expires, and at most one unrecorded call per send thread. The reclaimer
+(claims.py) completes the actions whose attempt is `completed`, requeues the
+`queued` ones without counting a try, and marks the `running` ones lost: their
+resend carries the same idempotency key (for email the same Message-ID).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -99,7 +104,6 @@ class Item:
     not_sent: str = ""
     retry_in: float = 0.0
     unknown: bool = False  # still in flight when the batch stopped waiting
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Released:
