@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+
+from outreach.executors import ExecutionContext, ExecutionResult, Prepared, idempotency_key_for
 
 
 def page_plan(client, path: str, params: dict | None = None) -> str:
@@ -24,3 +29,38 @@ def page_plan(client, path: str, params: dict | None = None) -> str:
         else:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
         return "\n".join(str(row) for row in cursor.fetchall())
+
+
+def context_of(action, attempt: int = 1) -> ExecutionContext:
+    """The context the engine would give an executor for `action`."""
+    return ExecutionContext(
+        action=action,
+        identity=action.identity,
+        contact=action.contact,
+        attempt=attempt,
+        idempotency_key=idempotency_key_for(action),
+    )
+
+
+def sends_from_threads(executor, contexts: list[ExecutionContext]) -> tuple[list, list]:
+    """A batch's shape without the engine: prepare and record on this thread
+    (the database), the provider calls on threads released all at once.
+    Returns (the providers' answers, the recorded results)."""
+    prepared = [executor.prepare(context) for context in contexts]
+    start = threading.Barrier(len(prepared))
+
+    def send(one: Prepared):
+        session = executor.open_session(one)
+        try:
+            start.wait()
+            return session.send(one.payload)
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(max_workers=len(prepared)) as threads:
+        answers = list(threads.map(send, prepared))
+    results: list[ExecutionResult] = [
+        executor.record(context, one, answer)
+        for context, one, answer in zip(contexts, prepared, answers, strict=True)
+    ]
+    return answers, results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from outreach import executors
-from outreach.executors import ExecutionResult
+from outreach.executors import ExecutionResult, pooled_http
 
 PHONE = "+14155551234"
 SMS = {"recipient_phone": PHONE, "message": "Your appointment is in 1 hour!"}
@@ -49,3 +49,11 @@ def due_sms(make_action, sms_identity):
         )
 
     return make
+
+
+@pytest.fixture
+def fresh_pools():
+    """Start and end without pooled clients, so a test sees only its own connections."""
+    pooled_http.close_pools()
+    yield
+    pooled_http.close_pools()

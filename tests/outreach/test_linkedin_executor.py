@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -31,6 +29,7 @@ from outreach.executors.linkedin import (
 )
 from tests.fakes import unused_url
 from tests.fakes.webhook import FakeWebhookReceiver, new_secret
+from tests.outreach import context_of, sends_from_threads
 
 JANE = "https://www.linkedin.com/in/jane-doe"
 MESSAGE = "Hi Jane — «quick» question & an emoji 🚀"
@@ -79,24 +78,6 @@ def run(action, attempt: int = 1):
         idempotency_key=idempotency_key_for(action),
     )
     return executor_for(action.type).execute(context)
-
-
-def context_of(action, attempt: int = 1) -> ExecutionContext:
-    return ExecutionContext(
-        action=action,
-        identity=action.identity,
-        contact=action.contact,
-        attempt=attempt,
-        idempotency_key=idempotency_key_for(action),
-    )
-
-
-@pytest.fixture
-def fresh_pools():
-    """Start and end without pooled clients, so a test sees only its own connections."""
-    pooled_http.close_pools()
-    yield
-    pooled_http.close_pools()
 
 
 # --- signing -------------------------------------------------------------------------
@@ -412,24 +393,8 @@ def test_concurrent_deliveries_from_many_threads_each_arrive_once_through_one_po
     actions = [linkedin_message(message=f"Message {n}") for n in range(20)]
     executor = executor_for("linkedin_message")
     contexts = [context_of(action) for action in actions]
-    prepared = [executor.prepare(context) for context in contexts]
     client = pooled_http.pooled_client("linkedin")
-    start = threading.Barrier(len(prepared))
-
-    def send(one: Prepared):
-        session = executor.open_session(one)
-        try:
-            start.wait()
-            return session.send(one.payload)
-        finally:
-            session.close()
-
-    with ThreadPoolExecutor(max_workers=len(prepared)) as threads:
-        answers = list(threads.map(send, prepared))
-    results = [
-        executor.record(context, one, answer)
-        for context, one, answer in zip(contexts, prepared, answers, strict=True)
-    ]
+    _answers, results = sends_from_threads(executor, contexts)
 
     assert receiver.rejected == []  # every signature checked out
     assert sorted(receiver.unique_ids) == sorted(idempotency_key_for(a) for a in actions)

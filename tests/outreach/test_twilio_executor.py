@@ -7,10 +7,8 @@ import os
 import re
 import select
 import signal
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from xml.etree import ElementTree
 
@@ -31,6 +29,7 @@ from outreach.executors import (
 from outreach.executors.common import parse_retry_after
 from tests.fakes import unused_url
 from tests.fakes.twilio import FakeTwilio, segments
+from tests.outreach import context_of, sends_from_threads
 
 JANE = "+14155550123"
 
@@ -93,24 +92,6 @@ def run(action, attempt: int = 1):
         idempotency_key=idempotency_key_for(action),
     )
     return executor_for(action.type).execute(context)
-
-
-def context_of(action, attempt: int = 1) -> ExecutionContext:
-    return ExecutionContext(
-        action=action,
-        identity=action.identity,
-        contact=action.contact,
-        attempt=attempt,
-        idempotency_key=idempotency_key_for(action),
-    )
-
-
-@pytest.fixture
-def fresh_pools():
-    """Start and end without pooled clients, so a test sees only its own connections."""
-    pooled_http.close_pools()
-    yield
-    pooled_http.close_pools()
 
 
 def say_text(twiml: str) -> str:
@@ -438,24 +419,8 @@ def test_concurrent_sends_from_many_threads_each_arrive_once_through_one_pool(
     actions = [send_sms(message=f"Message {n}") for n in range(20)]
     executor = executor_for("send_sms")
     contexts = [context_of(action) for action in actions]
-    prepared = [executor.prepare(context) for context in contexts]
     client = pooled_http.pooled_client("twilio")
-    start = threading.Barrier(len(prepared))
-
-    def send(one: Prepared):
-        session = executor.open_session(one)
-        try:
-            start.wait()
-            return session.send(one.payload)
-        finally:
-            session.close()
-
-    with ThreadPoolExecutor(max_workers=len(prepared)) as threads:
-        answers = list(threads.map(send, prepared))
-    results = [
-        executor.record(context, one, answer)
-        for context, one, answer in zip(contexts, prepared, answers, strict=True)
-    ]
+    answers, results = sends_from_threads(executor, contexts)
 
     bodies = Counter(record.form["Body"] for record in twilio.messages)
     assert bodies == Counter(f"Message {n}" for n in range(20))  # each exactly once
