@@ -481,6 +481,25 @@ def message_ids_by_action(smtp_server) -> dict[str, set[str]]:
     return found
 
 
+def assert_one_completed_attempt_each(action_ids: list[int]) -> int:
+    """Every action has exactly one completed attempt and none still running;
+    returns how many were requeued before their attempt started (for the report)."""
+    from outreach.models import ActionAttempt, ActionTransition, AttemptOutcome
+
+    completed = Counter(
+        ActionAttempt.objects.filter(
+            action_id__in=action_ids, outcome=AttemptOutcome.COMPLETED
+        ).values_list("action_id", flat=True)
+    )
+    assert len(completed) == len(action_ids) and set(completed.values()) == {1}
+    assert not ActionAttempt.objects.filter(
+        action_id__in=action_ids, outcome=AttemptOutcome.RUNNING
+    ).exists()
+    return ActionTransition.objects.filter(
+        action_id__in=action_ids, reason__startswith="lease expired before the attempt started"
+    ).count()
+
+
 def wait_deliveries_settle(smtp_server, *, quiet: float = 1.5, timeout: float = 15) -> int:
     """Wait until no message arrived for `quiet` seconds (a late duplicate would)."""
     deadline = time.monotonic() + timeout

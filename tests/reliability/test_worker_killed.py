@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import socket
 import time
-from collections import Counter
 
 import pytest
 
-from outreach.models import Action, ActionAttempt, ActionTransition, AttemptOutcome
+from outreach.models import Action, ActionAttempt, AttemptOutcome
 from tests.reliability.helpers import (
+    assert_one_completed_attempt_each,
     create_email_actions,
     deliveries,
     message_ids_by_action,
@@ -123,18 +123,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_no_unexplained_duplic
     assert max(by_action.values()) <= 2
     assert sum(by_message_id.values()) - len(by_message_id) == len(duplicated)
     # One completed attempt per action; the lost ones were resent once.
-    completed = Counter(
-        ActionAttempt.objects.filter(
-            action_id__in=ids, outcome=AttemptOutcome.COMPLETED
-        ).values_list("action_id", flat=True)
-    )
-    assert len(completed) == COUNT and set(completed.values()) == {1}
-    assert not ActionAttempt.objects.filter(
-        action_id__in=ids, outcome=AttemptOutcome.RUNNING
-    ).exists()
-    unstarted = ActionTransition.objects.filter(
-        action_id__in=ids, reason__startswith="lease expired before the attempt started"
-    ).count()
+    assert len(ids) == COUNT
+    unstarted = assert_one_completed_attempt_each(ids)
     print(
         f"\nKILL-TEST delivered_at_kill={delivered_at_kill}/{COUNT} in_flight={len(in_flight)} "
         f"lost={len(lost)} duplicates={len(duplicated)} requeued_unstarted={unstarted} "

@@ -38,8 +38,9 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from outreach.models import Action, ActionAttempt, ActionTransition, AttemptOutcome
+from outreach.models import Action, ActionAttempt, AttemptOutcome
 from tests.reliability.helpers import (
+    assert_one_completed_attempt_each,
     create_email_actions,
     deliveries,
     message_ids_by_action,
@@ -127,18 +128,8 @@ def test_a_worker_killed_mid_batch_resends_only_its_in_flight_sends(cluster, smt
     )
 
     # One completed attempt per action, nothing left running.
-    completed = Counter(
-        ActionAttempt.objects.filter(
-            action_id__in=ids, outcome=AttemptOutcome.COMPLETED
-        ).values_list("action_id", flat=True)
-    )
-    assert len(completed) == COUNT and set(completed.values()) == {1}
-    assert not ActionAttempt.objects.filter(
-        action_id__in=ids, outcome=AttemptOutcome.RUNNING
-    ).exists()
-    unstarted = ActionTransition.objects.filter(
-        action_id__in=ids, reason__startswith="lease expired before the attempt started"
-    ).count()
+    assert len(ids) == COUNT
+    unstarted = assert_one_completed_attempt_each(ids)
     print(
         f"\nKILL-MID-BATCH delivered_at_kill={delivered_at_kill}/{COUNT} lost={len(lost)} "
         f"second_deliveries={second_deliveries} (bound {IN_FLIGHT_BOUND}) "
