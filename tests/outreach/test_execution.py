@@ -173,11 +173,13 @@ def test_a_contact_created_after_the_action_is_still_checked(scripted, due_sms, 
 def test_outside_the_window_it_is_deferred_not_failed(scripted, due_sms, sms_identity):
     executor = scripted()
     now = timezone.now().astimezone(dt.UTC)
-    # A one-hour window that closed an hour ago, every day, in UTC.
+    # A one-hour window every day, in UTC, that does not hold now: one that closed
+    # an hour ago, or (when that one would straddle midnight) one that opens in an hour.
     opens = (now - dt.timedelta(hours=2)).time().replace(microsecond=0, second=0)
     closes = (now - dt.timedelta(hours=1)).time().replace(microsecond=0, second=0)
-    if opens > closes:  # the window would straddle midnight; shift the test
-        pytest.skip("clock too close to midnight UTC for this window")
+    if opens > closes:
+        opens = (now + dt.timedelta(hours=1)).time().replace(microsecond=0, second=0)
+        closes = (now + dt.timedelta(hours=2)).time().replace(microsecond=0, second=0)
     sms_identity.window_start, sms_identity.window_end = opens, closes
     sms_identity.window_days = list(range(7))
     sms_identity.timezone = "UTC"
@@ -186,7 +188,12 @@ def test_outside_the_window_it_is_deferred_not_failed(scripted, due_sms, sms_ide
     assert run_one(action) == "deferred"
     action.refresh_from_db()
     assert action.status == ActionStatus.SCHEDULED
-    expected = dt.datetime.combine(now.date() + dt.timedelta(days=1), opens, tzinfo=dt.UTC)
+    # The window's next opening: today's if it is still ahead (a window that closed
+    # an hour ago at 00:30 opened yesterday at 22:30 and opens again today), else
+    # tomorrow's.
+    expected = dt.datetime.combine(now.date(), opens, tzinfo=dt.UTC)
+    if expected <= now:
+        expected += dt.timedelta(days=1)
     assert action.scheduled_time == expected
     assert executor.calls == []
     assert "outside the sending window" in action.transitions.last().reason
