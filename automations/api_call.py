@@ -5,7 +5,7 @@
     #  "warnings": [...]}
 
 The context is a JSON-like dict (the hook engine's run context); templates see a plain
-copy of it (automations.templating). Every template error, bad JSON setting or refused
+copy of it (config.templating). Every template error, bad JSON setting or refused
 destination is a PermanentError naming the field at fault.
 
 Request
@@ -83,10 +83,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from automations import templating
 from automations.context import template_context
 from automations.models import ActionDefinition, ActionDefinitionType, ApiAuthenticationType
 from automations.outbound import BlockedDestination, OutboundError, safe_request
+from config import templating
 from outreach.executors import PermanentError, TransientError
 from outreach.executors.common import parse_retry_after
 
@@ -102,7 +102,8 @@ REDACTED = "[redacted]"
 SECRET_HEADER_MIN_CHARS = 8
 
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
-_ABSOLUTE_RE = re.compile(r"^https?://", re.I)
+# An absolute endpoint or base URL (definition_run_warnings warns by it before a run).
+ABSOLUTE_URL_RE = re.compile(r"^https?://", re.I)
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _TEMPLATE_MARKUP = ("{{", "{%", "{#")
 
@@ -210,7 +211,7 @@ class _Renderer:
 
 def _build_url(definition: ActionDefinition, render: _Renderer, default_base_url: str) -> str:
     endpoint = render(definition.api_endpoint.strip(), "api_endpoint", mode="url").strip()
-    if _ABSOLUTE_RE.match(endpoint):
+    if ABSOLUTE_URL_RE.match(endpoint):
         return endpoint
     if _SCHEME_RE.match(endpoint):
         raise PermanentError("api_endpoint: only http and https URLs are allowed.")
@@ -219,7 +220,7 @@ def _build_url(definition: ActionDefinition, render: _Renderer, default_base_url
         raise PermanentError(
             "api_endpoint is relative and no API base URL is set (override_api_base_url)."
         )
-    if not _ABSOLUTE_RE.match(base):
+    if not ABSOLUTE_URL_RE.match(base):
         raise PermanentError("override_api_base_url must be an http or https URL.")
     if not endpoint:
         return base

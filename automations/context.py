@@ -121,7 +121,7 @@ def automation_vocabulary(
     *, workspace_id: int, response_mappings: Iterable[str] = ()
 ) -> dict[str, Any]:
     """The variables an action definition's templates may name
-    (automations.templating.unknown_variables): the contact (custom properties of the
+    (config.templating.unknown_variables): the contact (custom properties of the
     workspace's contacts included), the conversation, and the rest of
     AUTOMATION_VARIABLES, under both names where there are two, plus every context path
     a responseFieldMapping of the workspace (`response_mappings` and the stored

@@ -223,7 +223,7 @@ def step_execute(*, step_id: int, lease_token: str) -> str:
     except RecursionError:
         # Input nested past what the step can walk: the same every attempt, so fail it
         # now rather than retry (template nesting itself is a TemplateError, see
-        # automations.templating).
+        # config.templating).
         logger.exception("automation step %s ran out of stack", step.pk)
         return _close_step(step, StepStatus.FAILED, error="Input nested too deeply.")
     except Exception as exc:

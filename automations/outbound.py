@@ -123,7 +123,6 @@ _BLOCKED_V6: tuple[tuple[IPNetwork, str], ...] = (
     (_V6("ff00::/8"), "a multicast address"),
 )
 _NAT64 = _V6("64:ff9b::/96")
-_SIXTOFOUR = _V6("2002::/16")
 
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 

@@ -22,8 +22,7 @@ from automations.models import HookAction, HookName
 from config.exceptions import DomainError
 from contacts.models import Direction, Message
 from contacts.signals import contact_added, contact_deleted, contact_updated
-from outreach.models import Channel as IdentityChannel
-from outreach.models import Identity
+from outreach.models import Identity, IdentityChannel
 
 logger = logging.getLogger("automations.receivers")
 

@@ -16,7 +16,6 @@ exists elsewhere.
 from __future__ import annotations
 
 import json
-import re
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -29,7 +28,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from accounts.models import Workspace
-from automations import templating
+from automations.api_call import ABSOLUTE_URL_RE
 from automations.context import automation_vocabulary
 from automations.models import (
     ActionDefinition,
@@ -43,6 +42,7 @@ from automations.models import (
     TopicAction,
 )
 from automations.topics import PatternError, compile_pattern
+from config import templating
 from config.exceptions import Conflict, ValidationFailed
 
 BULK_LIMIT = 500
@@ -412,9 +412,6 @@ def _length_problems(definition: ActionDefinition) -> dict[str, list[str]]:
     }
 
 
-_ABSOLUTE_URL = re.compile(r"^https?://", re.I)
-
-
 def definition_run_warnings(definition: ActionDefinition) -> dict[str, list[str]]:
     """What a saved definition lacks to run, by DTO name. Accepted on write: the
     seed's own ApiCall example has a relative endpoint and Bearer without a token
@@ -428,7 +425,7 @@ def definition_run_warnings(definition: ActionDefinition) -> dict[str, list[str]
     endpoint = definition.api_endpoint.strip()
     if (
         endpoint
-        and not _ABSOLUTE_URL.match(endpoint)
+        and not ABSOLUTE_URL_RE.match(endpoint)
         and not definition.override_api_base_url.strip()
     ):
         warnings["apiEndpoint"] = [

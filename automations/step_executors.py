@@ -23,10 +23,10 @@ from typing import Any
 from accounts.actors import Actor
 from automations.models import ActionDefinition, ActionDefinitionType, HookRun, HookStep
 from config.exceptions import DomainError
+from config.templating import TemplateError, render
 from contacts.models import Conversation, ConversationStatus, Message
 from outreach.executors import PermanentError
-from outreach.models import Channel as IdentityChannel
-from outreach.models import Identity
+from outreach.models import Identity, IdentityChannel
 
 T = ActionDefinitionType
 READ_ONLY_TYPES = frozenset({T.DETECT_TOPICS, T.WAIT})
@@ -63,7 +63,6 @@ def email_identity_for(run: HookRun) -> Identity:
 
 def _body(definition: ActionDefinition, run: HookRun) -> str:
     from automations.context import template_context
-    from automations.templating import TemplateError, render
 
     if not definition.api_body_template:
         raise PermanentError(f"{definition.action_type} needs a body (apiBodyTemplate).")

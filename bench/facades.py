@@ -174,14 +174,14 @@ def clear(workspace_ids: list[int]) -> int:
 
 
 def identities(workspace) -> dict[str, object]:
-    from outreach.models import Channel, Identity
+    from outreach.models import Identity, IdentityChannel
 
     made = {}
     for channel, address in (
-        (Channel.EMAIL, f"sales@{workspace.name}.example.com"),
-        (Channel.PHONE, "+14155550100"),
-        (Channel.SMS, "+14155550101"),
-        (Channel.LINKEDIN, f"https://www.linkedin.com/in/{workspace.name}"),
+        (IdentityChannel.EMAIL, f"sales@{workspace.name}.example.com"),
+        (IdentityChannel.PHONE, "+14155550100"),
+        (IdentityChannel.SMS, "+14155550101"),
+        (IdentityChannel.LINKEDIN, f"https://www.linkedin.com/in/{workspace.name}"),
     ):
         made[channel], _ = Identity.objects.get_or_create(
             workspace=workspace,
@@ -271,7 +271,13 @@ def action_objects(
 ) -> Iterator:
     """n Action objects, oldest first over the last DAYS days (ids follow
     created_at, as they do in production)."""
-    from outreach.models import STEP_ACTION_TYPES, TYPE_CHANNELS, Action, Channel
+    from outreach.models import (
+        STEP_ACTION_TYPES,
+        TYPE_CHANNELS,
+        UNFINISHED_STATUSES,
+        Action,
+        IdentityChannel,
+    )
 
     rng = random.Random(seed)
     pick_status = Pick(STATUSES)
@@ -286,7 +292,7 @@ def action_objects(
         # Updated within two days of creation, never in the future.
         updated = created + rng.random() * min(two_days, now - created)
         status = pick_status(rng)[0]
-        open_ = status in ("pending_approval", "scheduled", "processing")
+        open_ = status in UNFINISHED_STATUSES
         if open_:
             scheduled = created + dt.timedelta(days=14 * rng.random())
         else:
@@ -299,7 +305,7 @@ def action_objects(
         else:
             action_type = pick_type(rng)[0]
         channels = TYPE_CHANNELS[action_type]
-        identity = identity_of[next(iter(channels)) if channels else Channel.EMAIL]
+        identity = identity_of[next(iter(channels)) if channels else IdentityChannel.EMAIL]
         contact_id, email = (
             rng.choice(contact_rows) if rng.random() < WITH_CONTACT else (None, None)
         )
@@ -452,11 +458,9 @@ def plan_flags(lines: list[str]) -> str:
 
 
 def dataset_summary(bench, member, cadence, recent) -> list[str]:
-    from outreach.models import Action
+    from outreach.models import UNFINISHED_STATUSES, Action
 
-    open_ = Action.objects.filter(
-        workspace=bench, status__in=["pending_approval", "scheduled", "processing"]
-    )
+    open_ = Action.objects.filter(workspace=bench, status__in=UNFINISHED_STATUSES)
     total = Action.objects.filter(workspace=bench).count()
     rows = [
         ("open (what /v2 shows)", open_.count()),

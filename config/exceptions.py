@@ -8,7 +8,7 @@ envelope of the facade the request came through, chosen by URL prefix.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +38,20 @@ class DomainError(Exception):
         super().__init__(self.message)
 
 
+def invalid_input_message(fields: Mapping[str, object]) -> str:
+    """The message of a 400 with per-field problems: it names the fields."""
+    return f"Invalid input in: {', '.join(sorted(fields))}."
+
+
 class ValidationFailed(DomainError):
     status_code = 400
     code = "invalid_request"
+
+    @classmethod
+    def raise_for(cls, fields: dict[str, list[str]]) -> None:
+        """Raise for per-field problems (field -> messages), if there are any."""
+        if fields:
+            raise cls(invalid_input_message(fields), fields=fields)
 
 
 class NotFound(DomainError):
@@ -122,8 +133,7 @@ def normalise(exc: Exception, status: int | None = None) -> ApiError | None:
         return ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
     if isinstance(exc, drf.ValidationError):
         fields = flatten_errors(exc.detail)
-        names = ", ".join(sorted(fields))
-        return ApiError(400, "invalid_request", f"Invalid input in: {names}.", fields)
+        return ApiError(400, "invalid_request", invalid_input_message(fields), fields)
     if isinstance(exc, drf.APIException):
         code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
         detail_code = getattr(exc.detail, "code", None)

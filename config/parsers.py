@@ -109,7 +109,5 @@ class SafeJSONParser(JSONParser):
         errors = check_json_body(data)
         if errors.get("non_field_errors") == [DEPTH_MESSAGE]:
             raise ValidationFailed(DEPTH_MESSAGE, code="malformed_request", fields=errors)
-        if errors:
-            names = ", ".join(sorted(errors))
-            raise ValidationFailed(f"Invalid input in: {names}.", fields=errors)
+        ValidationFailed.raise_for(errors)
         return data

@@ -13,16 +13,26 @@ own annotations, so every response validates against it (`make fuzz`).
   too large or not JSON), 422 (an `Idempotency-Key` reused for another
   request) and 429 (the /v2 cost budget). A code a view documents itself keeps
   its description and gets the envelope's schema when it gave none.
+- `LIMIT_SKIP_PARAMS`, `IDEMPOTENCY_HEADER`: the parameters of config.pagination's
+  v1 lists and of accounts.idempotency's `idempotent` writes, for `extend_schema`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers
 
 from config.exceptions import FACADES
+
+LIMIT_SKIP_PARAMS = [OpenApiParameter("limit", int), OpenApiParameter("skip", int)]
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Replays the first response for 24 hours; another body with the same key is 422.",
+)
 
 
 @extend_schema_serializer(many=False)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import zoneinfo
 from typing import Any
 
-from rest_framework import serializers
-
+from config.exceptions import ValidationFailed
 from contacts.models import Contact, LifecycleStage
-from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone
+from contacts.normalise import LINKEDIN_PROFILE, normalise_email, normalise_phone
 
 # property name -> Contact column (company is handled apart: it is a relation)
 COLUMN_PROPERTIES = {
@@ -34,7 +33,6 @@ COLUMN_PROPERTIES = {
 }
 READ_ONLY_PROPERTIES = {"unsubscribed", "bounced"}
 WELL_KNOWN = {*COLUMN_PROPERTIES, "company", "email", *READ_ONLY_PROPERTIES}
-MAX_TEXT = 1000
 
 
 def _text(limit: int):
@@ -42,10 +40,10 @@ def _text(limit: int):
         if value is None:
             return ""
         if not isinstance(value, str | int | float):
-            raise serializers.ValidationError("Must be a string.")
+            raise ValidationFailed("Must be a string.")
         value = str(value).strip()
         if len(value) > limit:
-            raise serializers.ValidationError(f"At most {limit} characters.")
+            raise ValidationFailed(f"At most {limit} characters.")
         return value
 
     return check
@@ -62,7 +60,7 @@ def _linkedin(value: Any) -> str:
         return ""
     text = str(value).strip().replace("http://", "https://", 1)
     if not LINKEDIN_PROFILE.match(text):
-        raise serializers.ValidationError(
+        raise ValidationFailed(
             "Must be a LinkedIn profile URL such as https://www.linkedin.com/in/jane-doe."
         )
     return text
@@ -72,7 +70,7 @@ def _timezone(value: Any) -> str:
     if value in (None, ""):
         return ""
     if not isinstance(value, str) or value not in zoneinfo.available_timezones():
-        raise serializers.ValidationError(f"{value!r} is not an IANA time zone.")
+        raise ValidationFailed(f"{value!r} is not an IANA time zone.")
     return value
 
 
@@ -80,7 +78,7 @@ def _stage(value: Any) -> str:
     if value in (None, ""):
         return ""
     if value not in LifecycleStage.values:
-        raise serializers.ValidationError(f"Must be one of: {', '.join(LifecycleStage.values)}.")
+        raise ValidationFailed(f"Must be one of: {', '.join(LifecycleStage.values)}.")
     return value
 
 
@@ -89,12 +87,12 @@ def _boolean(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
-    raise serializers.ValidationError("Must be true or false.")
+    raise ValidationFailed("Must be true or false.")
 
 
 def _email(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise serializers.ValidationError("Must be an email address.")
+        raise ValidationFailed("Must be an email address.")
     return normalise_email(value.strip())
 
 
@@ -137,8 +135,8 @@ def clean_properties(raw: Any, *, prefix: str = "properties") -> tuple[dict, dic
         elif name in CLEANERS:
             try:
                 known[name] = CLEANERS[name](value)
-            except serializers.ValidationError as exc:
-                errors[f"{prefix}.{name}"] = [str(m) for m in exc.detail]
+            except ValidationFailed as exc:
+                errors[f"{prefix}.{name}"] = [exc.message]
         else:
             custom[name] = value
     return known, custom, errors

@@ -33,15 +33,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from import_export import fields, resources, widgets
-from rest_framework import serializers
 
 from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, ValidationFailed
 from contacts.models import Contact
+from contacts.normalise import normalise_email
 from contacts.properties import COLUMN_PROPERTIES, clean_properties
 from contacts.services import contact_create, contact_suppress, contact_update, contacts_by_email
-from outreach.params import normalise_email
 
 COLUMNS = [
     "email",
@@ -197,8 +196,8 @@ class ContactResource(resources.ModelResource):
         if instance.pk is None:
             try:
                 email = normalise_email(email) if email else ""
-            except serializers.ValidationError as exc:
-                errors["email"] = [str(m) for m in exc.detail]
+            except ValidationFailed as exc:
+                errors["email"] = [exc.message]
             if not email and "email" not in errors:
                 errors["email"] = ["This field is required."]
 

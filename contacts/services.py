@@ -24,13 +24,12 @@ from contacts.models import (
     Company,
     Contact,
     ContactEvent,
-    EnrichmentStatus,
     LifecycleStage,
     Note,
     VisitorId,
 )
+from contacts.normalise import normalise_email
 from contacts.properties import COLUMN_PROPERTIES, clean_properties
-from outreach.params import normalise_email
 
 BATCH_LIMIT = 100
 
@@ -200,11 +199,6 @@ def _set_company(contact: Contact, known: dict, changes: _Changes) -> None:
     changes.fields["company"] = {"from": old, "to": new}
 
 
-def _raise(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
-
-
 def _save_unique(contact: Contact) -> None:
     try:
         with transaction.atomic():
@@ -257,8 +251,8 @@ def contact_create(
     errors: dict[str, list[str]] = {}
     try:
         email = normalise_email(email) if isinstance(email, str) else None
-    except Exception as exc:  # rest_framework ValidationError
-        errors["email"] = [str(m) for m in getattr(exc, "detail", [exc])]
+    except ValidationFailed as exc:
+        errors["email"] = [exc.message]
         email = None
     if email is None and "email" not in errors:
         errors["email"] = ["This field is required."]
@@ -268,7 +262,7 @@ def contact_create(
         errors["properties.email"] = ["Differs from email."]
     ids, id_errors = clean_visitor_ids(visitor_ids)
     errors.update(id_errors)
-    _raise(errors)
+    ValidationFailed.raise_for(errors)
 
     with transaction.atomic():
         if contacts_by_email(workspace, [email]).exists():
@@ -303,7 +297,7 @@ def contact_update(
     known, custom, errors = clean_properties(properties)
     ids, id_errors = clean_visitor_ids(visitor_ids)
     errors.update(id_errors)
-    _raise(errors)
+    ValidationFailed.raise_for(errors)
     with transaction.atomic():
         locked = (
             Contact.objects.select_for_update(of=("self",))
@@ -406,12 +400,6 @@ def contact_suppress(
         )
     contact.__dict__.update({k: getattr(locked, k) for k in (flag, f"{flag}_at", f"{flag}_reason")})
     return True
-
-
-def contact_set_enrichment(*, contact: Contact, status: str) -> None:
-    if status not in EnrichmentStatus.values:
-        raise ValueError(status)
-    Contact.objects.filter(pk=contact.pk).update(enrichment_status=status)
 
 
 # --- Batch ------------------------------------------------------------------------

@@ -124,7 +124,7 @@ SAMPLE_CONTACT: dict[str, Any] = with_aliases(SAMPLE_CONTACT_PROPERTIES) or {}
 
 def contact_vocabulary(custom: Iterable[str] = ()) -> dict[str, None]:
     """The attributes a template may name on `contact` / `endUser` (for
-    automations.templating.unknown_variables): canonical names, aliases, and `custom`."""
+    config.templating.unknown_variables): canonical names, aliases, and `custom`."""
     names: dict[str, None] = {}
     for variable in CONTACT_VARIABLES:
         names[variable.name] = None
@@ -179,3 +179,13 @@ def preview_contact(workspace_id: int | None) -> tuple[dict[str, Any], Contact |
     if contact is None:
         return dict(SAMPLE_CONTACT), None
     return contact_variables(contact), contact
+
+
+def preview_contact_label(*, contact: Contact | None, variables: Mapping[str, Any]) -> str:
+    """Whom a preview is for, as the admin's previews say it, from what
+    `preview_contact` returned."""
+    who = variables.get("name") or variables.get("email") or "the contact"
+    if contact is None:
+        return f"{who} <{variables.get('email')}>, a built-in sample contact (no contact yet)"
+    email = f" <{contact.email}>" if contact.email else ""
+    return f"{who}{email}, the workspace's first contact"

@@ -6,5 +6,12 @@ class OutreachConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Suppression, deleted contacts and ESP tracking events stop cadence enrollments.
+        # Imported here: models and the API serializers need the app registry ready.
+        # receivers: suppression, deleted contacts and ESP tracking events stop cadence
+        # enrollments.
+        from contacts.profile import contact_actions_reader_set
         from outreach import receivers  # noqa: F401
+        from outreach.api.contacts import contact_actions_of
+
+        # A contact's profile (GET /v1/contacts/{id}) shows its actions.
+        contact_actions_reader_set(contact_actions_of)

@@ -26,7 +26,7 @@ Semantics (decisions where the seeds are silent):
   Replies, bounces, unsubscribes and do-not-contact stop every active
   enrollment of the contact (outreach.receivers, automations.inbound).
 - **Params** are the step's `params_template` rendered per contact in the
-  automations sandbox (`automations.templating.render`, lenient: a missing
+  template sandbox (`config.templating.render`, lenient: a missing
   value renders empty) with `contact` (all its properties, plus `id` and
   `name`), `sender` (`name`, `address` of the identity), `cadence` (`name`) and
   `step` (`order`, `day`, `name`, `type`). The recipient defaults to the
@@ -82,9 +82,10 @@ from config.exceptions import (
 )
 from contacts.models import Contact
 from outreach.models import (
-    OPEN_STATUSES,
+    FINAL_STATUSES,
     STEP_ACTION_TYPES,
     TYPE_CHANNELS,
+    WAITING_STATUSES,
     Action,
     ActionStatus,
     Cadence,
@@ -106,6 +107,7 @@ from outreach.step_templates import (
     step_context,
     step_vocabulary,
 )
+from outreach.validation import identity_problem
 
 logger = logging.getLogger("outreach.cadences")
 
@@ -164,8 +166,7 @@ def cadence_create(
     _check_owner(workspace, owner, errors)
     if sharing == CadenceSharing.PERSONAL and owner is None:
         errors["sharing"] = ["A personal cadence needs an owner."]
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
+    ValidationFailed.raise_for(errors)
     cadence = Cadence.objects.create(
         workspace=workspace, name=name, sharing=sharing, is_active=bool(is_active), owner=owner
     )
@@ -190,8 +191,7 @@ def cadence_update(*, cadence: Cadence, actor: Actor, changes: dict[str, Any]) -
         _check_sharing(changes["sharing"], errors)
     if "owner" in changes:
         _check_owner(cadence.workspace, changes["owner"], errors)
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
+    ValidationFailed.raise_for(errors)
     with transaction.atomic():
         # The cadence row is the first lock (enrollment_create takes it too), so an
         # enrollment cannot slip in while the cadence is being deactivated.
@@ -233,9 +233,13 @@ STEP_FIELDS = (
 )
 
 
-def step_errors(cadence: Cadence, values: dict[str, Any]) -> dict[str, list[str]]:
+def step_errors(
+    cadence: Cadence, values: dict[str, Any], *, vocabulary: dict[str, Any] | None = None
+) -> dict[str, list[str]]:
     """Every problem with a step's values (all of STEP_FIELDS), keyed like the API's
-    fields (`identity_id`, `params_template.<key>`). Also used by the admin's forms."""
+    fields (`identity_id`, `params_template.<key>`). Also used by the admin's forms.
+    `vocabulary` is step_vocabulary(cadence.workspace_id) when the caller has it (the
+    admin checks every step of a cadence: one query for all, not one per step)."""
     errors: dict[str, list[str]] = {}
     step_type = values.get("type")
     if step_type not in StepType.values:
@@ -255,17 +259,14 @@ def step_errors(cadence: Cadence, values: dict[str, Any]) -> dict[str, list[str]
         errors["multitouch_group_id"] = ["Must be an integer or null."]
     identity: Identity | None = values.get("identity")
     if identity is not None:
-        if identity.workspace_id != cadence.workspace_id:
-            errors["identity_id"] = ["No such identity in this workspace."]
-        elif not identity.is_active:
-            errors["identity_id"] = [f"Identity {identity.public_id} is deactivated."]
-        elif step_type in StepType.values:
-            channels = TYPE_CHANNELS[STEP_ACTION_TYPES[step_type]]
-            if channels is not None and identity.channel not in channels:
-                errors["identity_id"] = [
-                    f"A {step_type} step needs a {'/'.join(sorted(channels))} identity; "
-                    f"{identity.public_id} is a {identity.channel} identity."
-                ]
+        problem = identity_problem(
+            identity,
+            workspace_id=cadence.workspace_id,
+            action_type=STEP_ACTION_TYPES[step_type] if step_type in StepType.values else None,
+            what=f"A {step_type} step",
+        )
+        if problem is not None:
+            errors["identity_id"] = [problem]
     if step_type in StepType.values and "params_template" not in errors:
         sender = (
             {"name": identity.display_name, "address": identity.address}
@@ -285,15 +286,10 @@ def step_errors(cadence: Cadence, values: dict[str, Any]) -> dict[str, list[str]
             step_type=step_type,
             params_template=values.get("params_template"),
             context=context,
-            vocabulary=step_vocabulary(cadence.workspace_id),
+            vocabulary=step_vocabulary(cadence.workspace_id) if vocabulary is None else vocabulary,
         )
         errors.update(template_errors)
     return errors
-
-
-def _raise(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
 
 
 def _save_step(step: Step) -> None:
@@ -337,7 +333,7 @@ def step_create(
             "require_approval": require_approval,
             "multitouch_group_id": multitouch_group_id,
         }
-        _raise(step_errors(cadence, values))
+        ValidationFailed.raise_for(step_errors(cadence, values))
         step = Step(cadence=cadence, workspace_id=cadence.workspace_id, **values)
         _save_step(step)
     return step
@@ -354,7 +350,7 @@ def step_update(*, step: Step, changes: dict[str, Any]) -> Step:
         locked = Step.objects.select_for_update().select_related("cadence").get(pk=step.pk)
         values = {field: getattr(locked, field) for field in STEP_FIELDS}
         values.update(changes)
-        _raise(step_errors(locked.cadence, values))
+        ValidationFailed.raise_for(step_errors(locked.cadence, values))
         for field, value in changes.items():
             setattr(locked, field, value)
         _save_step(locked)
@@ -542,7 +538,7 @@ def _lock_open_actions(enrollment: Enrollment) -> list[Action]:
     """The enrollment's open actions that nobody else holds. One held elsewhere
     (a worker claiming it, a reviewer deciding it) is skipped rather than waited
     for: the engine cancels it before sending if the enrollment is stopped."""
-    open_actions = Action.objects.filter(enrollment=enrollment, status__in=OPEN_STATUSES)
+    open_actions = Action.objects.filter(enrollment=enrollment, status__in=WAITING_STATUSES)
     if connection.vendor == "postgresql":
         open_actions = open_actions.select_for_update(skip_locked=True, of=("self",))
     return list(open_actions.order_by("id"))
@@ -653,12 +649,7 @@ def enrollment_advance(*, action: Action, actor: Actor = CADENCES) -> Enrollment
     (or the enrollment completes after the last); failed → the enrollment
     stops. Idempotent: it acts only while the enrollment is active and its
     current step is the action's, which the first call changes."""
-    if action.enrollment_id is None or action.status not in {
-        ActionStatus.COMPLETED,
-        ActionStatus.FAILED,
-        ActionStatus.CANCELLED,
-        ActionStatus.REJECTED,
-    }:
+    if action.enrollment_id is None or action.status not in FINAL_STATUSES:
         return None
     with transaction.atomic():
         contact_id = (

@@ -26,7 +26,7 @@ from accounts.actors import Actor
 from accounts.models import Workspace
 from contacts.models import Contact
 from outreach import cadences, services
-from outreach.models import Action, Cadence, Channel, Identity
+from outreach.models import Action, Cadence, Identity, IdentityChannel
 
 DEMO_EMAIL_IDENTITY = "id_123"
 # Seed 003's example ids, given to the demo's SMS to John and to Jane.
@@ -56,18 +56,23 @@ def seed_outreach(*, workspace: Workspace, user: AbstractBaseUser) -> None:
         workspace,
         user,
         DEMO_EMAIL_IDENTITY,
-        channel=Channel.EMAIL,
+        channel=IdentityChannel.EMAIL,
         address="sales@demo.example.com",
         display_name="Demo Sales",
     )
     sms = _identity(
-        workspace, user, None, channel=Channel.SMS, address="+14155550100", display_name="Demo SMS"
+        workspace,
+        user,
+        None,
+        channel=IdentityChannel.SMS,
+        address="+14155550100",
+        display_name="Demo SMS",
     )
     linkedin = _identity(
         workspace,
         user,
         None,
-        channel=Channel.LINKEDIN,
+        channel=IdentityChannel.LINKEDIN,
         address="https://www.linkedin.com/in/demo-sales",
         display_name="Demo LinkedIn",
     )
@@ -75,7 +80,7 @@ def seed_outreach(*, workspace: Workspace, user: AbstractBaseUser) -> None:
         workspace,
         user,
         None,
-        channel=Channel.PHONE,
+        channel=IdentityChannel.PHONE,
         address="+14155550101",
         display_name="Demo Phone",
     )

@@ -12,7 +12,7 @@ from django.db.models import Q
 from accounts.models import ApiKey, WorkspaceOwned, new_public_id, validate_timezone
 
 
-class Channel(models.TextChoices):
+class IdentityChannel(models.TextChoices):
     EMAIL = "email", "Email"
     LINKEDIN = "linkedin", "LinkedIn"
     SMS = "sms", "SMS"
@@ -31,11 +31,11 @@ class ActionType(models.TextChoices):
 
 # Which identity channels may perform each type; None means any identity.
 TYPE_CHANNELS: dict[str, set[str] | None] = {
-    ActionType.SEND_EMAIL: {Channel.EMAIL},
-    ActionType.EMAIL_MESSAGE: {Channel.EMAIL},
-    ActionType.LINKEDIN_MESSAGE: {Channel.LINKEDIN},
-    ActionType.SEND_SMS: {Channel.SMS},
-    ActionType.CALL_CONTACT: {Channel.PHONE},
+    ActionType.SEND_EMAIL: {IdentityChannel.EMAIL},
+    ActionType.EMAIL_MESSAGE: {IdentityChannel.EMAIL},
+    ActionType.LINKEDIN_MESSAGE: {IdentityChannel.LINKEDIN},
+    ActionType.SEND_SMS: {IdentityChannel.SMS},
+    ActionType.CALL_CONTACT: {IdentityChannel.PHONE},
     ActionType.UPDATE_LIFECYCLE_STAGE: None,
     ActionType.TASK: None,
 }
@@ -51,7 +51,13 @@ class ActionStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-OPEN_STATUSES = {ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED}
+# Not yet claimed by a worker: the statuses an action can still be cancelled from
+# (action_cancel; a stopped enrollment cancels these). Magpipe calls them "pending".
+# Tuples, not sets: the partial indexes below take them as their condition, and
+# the autodetector compares that condition in order.
+WAITING_STATUSES = (ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED)
+# Not yet final: waiting or being executed (what /v2/actions lists).
+UNFINISHED_STATUSES = (*WAITING_STATUSES, ActionStatus.PROCESSING)
 FINAL_STATUSES = {
     ActionStatus.COMPLETED,
     ActionStatus.FAILED,
@@ -81,7 +87,7 @@ class Identity(WorkspaceOwned):
     """A mailbox, LinkedIn account, or phone number that actions are performed as."""
 
     public_id = models.CharField(max_length=32, unique=True, default=partial(new_public_id, "id"))
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=IdentityChannel.choices)
     address = models.CharField(
         max_length=320, help_text="Email address, LinkedIn profile URL, or E.164 number."
     )
@@ -207,20 +213,20 @@ class Action(WorkspaceOwned):
             # /v2/actions: the not-yet-executed actions of a workspace by update time.
             models.Index(
                 fields=["workspace", "updated_at", "id"],
-                condition=Q(status__in=["pending_approval", "scheduled", "processing"]),
+                condition=Q(status__in=list(UNFINISHED_STATUSES)),
                 name="action_v2_open_idx",
             ),
             # ... and of one cadence (Salesloft clients filter by cadence_id): without
             # it the planner walks action_v2_open_idx and filters (bench/facades.py).
             models.Index(
                 fields=["workspace", "cadence", "updated_at", "id"],
-                condition=Q(status__in=["pending_approval", "scheduled", "processing"]),
+                condition=Q(status__in=list(UNFINISHED_STATUSES)),
                 name="action_v2_cadence_idx",
             ),
             # /functions/v1/scheduled-actions?status=pending: next to run first.
             models.Index(
                 fields=["workspace", "scheduled_time", "id"],
-                condition=Q(status__in=["pending_approval", "scheduled"]),
+                condition=Q(status__in=list(WAITING_STATUSES)),
                 name="action_pending_idx",
             ),
         ]

@@ -2,57 +2,36 @@
 
 Each type has a serializer; unknown keys are refused (a typo such as
 `recipient` for `to` must not silently drop a field). Values come out
-normalised: emails as email-validator normalises them, phones in E.164.
+normalised: emails as email-validator normalises them, phones in E.164
+(contacts.normalise).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from rest_framework import serializers
 
-from config.exceptions import flatten_errors
+from config.exceptions import ValidationFailed, flatten_errors
 from contacts.models import LifecycleStage
+from contacts.normalise import LINKEDIN_PROFILE, normalise_email, normalise_phone
 from outreach.models import ActionType
-
-LINKEDIN_PROFILE = re.compile(
-    r"^https://([a-z]{2,3}\.)?linkedin\.com/(in|pub)/[A-Za-z0-9\-_%.]{2,100}/?$"
-)
-
-
-def normalise_email(value: str) -> str:
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise serializers.ValidationError(
-            f"{value!r} is not a valid email address: {exc}"
-        ) from None
-
-
-def normalise_phone(value: str) -> str:
-    """E.164 only: a leading + and a country code, so no guessing of regions."""
-    if not isinstance(value, str) or not value.strip().startswith("+"):
-        raise serializers.ValidationError("Must be an E.164 phone number such as +14155551234.")
-    try:
-        number = phonenumbers.parse(value.strip(), None)
-    except phonenumbers.NumberParseException:
-        raise serializers.ValidationError(f"{value!r} is not a phone number.") from None
-    if not phonenumbers.is_valid_number(number):
-        raise serializers.ValidationError(f"{value!r} is not a valid phone number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class EmailAddressField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
-        return normalise_email(super().to_internal_value(data))
+        try:
+            return normalise_email(super().to_internal_value(data))
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(exc.message) from None
 
 
 class PhoneField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
-        return normalise_phone(super().to_internal_value(data))
+        try:
+            return normalise_phone(super().to_internal_value(data))
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(exc.message) from None
 
 
 class EmailListField(serializers.ListField):

@@ -170,14 +170,15 @@ def summary(action: Action) -> str:
     return summary_of(action.type, action.params or {})
 
 
-def _join(value: object) -> str:
+def param_text(value: object) -> str:
+    """A param's value as a reviewer reads it (and edits it: the queue's form)."""
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
 
 
 def _person(name: object, address: object) -> str:
-    name, address = _join(name), _join(address)
+    name, address = param_text(name), param_text(address)
     return f"{name} <{address}>" if name and address else name or address
 
 
@@ -188,7 +189,7 @@ def _sender(action: Action) -> str:
 
 def _present(rows: list[tuple[str, object]]) -> list[tuple[str, str]]:
     """Header rows with a value; optional params that are absent are left out."""
-    return [(label, _join(value)) for label, value in rows if _join(value)]
+    return [(label, param_text(value)) for label, value in rows if param_text(value)]
 
 
 def sms_segments(text: str) -> int:
@@ -246,7 +247,7 @@ def _preview_of(action: Action) -> Preview:
                 ]
             ),
             body_label="Body",
-            body=_join(p.get("body")),
+            body=param_text(p.get("body")),
         )
     if kind == ActionType.EMAIL_MESSAGE:
         thread = reply_thread_of(action)
@@ -262,11 +263,11 @@ def _preview_of(action: Action) -> Preview:
                 ]
             ),
             body_label="Body",
-            body=_join(p.get("body")),
+            body=param_text(p.get("body")),
             warning=_reply_warning(action, thread),
         )
     if kind == ActionType.SEND_SMS:
-        message = _join(p.get("message"))
+        message = param_text(p.get("message"))
         segments = sms_segments(message)
         return Preview(
             kind="sms",
@@ -287,7 +288,7 @@ def _preview_of(action: Action) -> Preview:
             title="LinkedIn message",
             headers=_present([("From", _sender(action)), ("To", p.get("profile_url"))]),
             body_label="Message",
-            body=_join(p.get("message")),
+            body=param_text(p.get("message")),
         )
     if kind == ActionType.CALL_CONTACT:
         return Preview(
@@ -300,22 +301,22 @@ def _preview_of(action: Action) -> Preview:
                 ]
             ),
             body_label="Script",
-            body=_join(p.get("script")) or "(no script)",
+            body=param_text(p.get("script")) or "(no script)",
         )
     if kind == ActionType.UPDATE_LIFECYCLE_STAGE:
-        stage = _join(p.get("stage"))
+        stage = param_text(p.get("stage"))
         label = LifecycleStage(stage).label if stage in LifecycleStage.values else stage
         return Preview(
             kind="lifecycle",
             title="Lifecycle stage change",
             headers=_present([("Contact", p.get("contact_id")), ("New stage", label)]),
             body_label="Reason",
-            body=_join(p.get("reason")),
+            body=param_text(p.get("reason")),
         )
     return Preview(
         kind="task",
         title="Task",
         headers=_present([("Title", p.get("title"))]),
         body_label="Note",
-        body=_join(p.get("note")),
+        body=param_text(p.get("note")),
     )

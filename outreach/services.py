@@ -25,20 +25,21 @@ from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
 from contacts.models import Contact
+from contacts.normalise import LINKEDIN_PROFILE, normalise_email, normalise_phone
 from contacts.selectors import contact_for_recipient
 from outreach.models import (
+    WAITING_STATUSES,
     Action,
     ActionStatus,
     ActionType,
     ApprovalDecision,
     Cadence,
-    Channel,
     Decision,
     Enrollment,
     Identity,
+    IdentityChannel,
     Step,
 )
-from outreach.params import LINKEDIN_PROFILE, normalise_email, normalise_phone
 from outreach.tasks import dispatch_action
 from outreach.transitions import transition_record
 from outreach.validation import check_action_fields
@@ -48,26 +49,24 @@ BULK_LIMIT = 500
 
 # --- Identities ---------------------------------------------------------------
 def identity_clean_address(channel: str, address: str) -> str:
-    from rest_framework.serializers import ValidationError
-
     try:
-        if channel == Channel.EMAIL:
+        if channel == IdentityChannel.EMAIL:
             return normalise_email(address)
-        if channel in (Channel.SMS, Channel.PHONE):
+        if channel in (IdentityChannel.SMS, IdentityChannel.PHONE):
             return normalise_phone(address)
-        if channel == Channel.LINKEDIN:
+        if channel == IdentityChannel.LINKEDIN:
             if not LINKEDIN_PROFILE.match(address.strip()):
-                raise ValidationError(
+                raise ValidationFailed(
                     "Must be a LinkedIn profile URL (https://www.linkedin.com/in/…)."
                 )
             return address.strip()
-    except ValidationError as exc:
+    except ValidationFailed as exc:
         raise ValidationFailed(
-            "Invalid identity address.", fields={"address": [str(m) for m in exc.detail]}
+            "Invalid identity address.", fields={"address": [exc.message]}
         ) from None
     raise ValidationFailed(
         f"Unknown channel {channel!r}.",
-        fields={"channel": [f"Valid channels: {', '.join(Channel.values)}."]},
+        fields={"channel": [f"Valid channels: {', '.join(IdentityChannel.values)}."]},
     )
 
 
@@ -190,8 +189,7 @@ def action_create(
         errors["contact_id"] = ["No such contact in this workspace."]
     if scheduled_time is not None and timezone.is_naive(scheduled_time):
         errors["scheduled_time"] = ["Must include a timezone offset."]
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
+    ValidationFailed.raise_for(errors)
 
     if contact is None:
         contact = cleaned.get("contact") or contact_for_recipient(
@@ -298,10 +296,7 @@ def action_decide(
                 params=_merge_params(locked.params, params),
                 check_identity=False,
             )
-            if errors:
-                raise ValidationFailed(
-                    f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors
-                )
+            ValidationFailed.raise_for(errors)
             locked.params = cleaned["params"]
         if scheduled_time is not None:
             locked.scheduled_time = scheduled_time
@@ -472,8 +467,7 @@ def action_bulk_edit(
                 errors[f"{at}.{path}"] = messages
         if item.scheduled_time is not None and timezone.is_naive(item.scheduled_time):
             errors[f"{at}.scheduled_time"] = ["Must include a timezone offset."]
-    if errors:
-        raise ValidationFailed(f"Invalid input in: {', '.join(sorted(errors))}.", fields=errors)
+    ValidationFailed.raise_for(errors)
     changes = {item.action_id: item for item in items}
     return _decide_each(
         list(changes),
@@ -514,7 +508,7 @@ def _decide_each(
 def action_cancel(*, action: Action, actor: Actor, reason: str = "") -> Action:
     with transaction.atomic():
         locked = _lock(action)
-        if locked.status not in (ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED):
+        if locked.status not in WAITING_STATUSES:
             raise InvalidTransition(
                 f"Action {locked.public_id} is {locked.status}; only pending or scheduled "
                 "actions can be cancelled."

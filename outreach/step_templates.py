@@ -1,7 +1,7 @@
 """A cadence step's params template, rendered per contact.
 
 The template is the action's params with sandboxed Jinja2 in its strings
-(automations.templating), rendered with `contact` (also reachable as `endUser`:
+(config.templating), rendered with `contact` (also reachable as `endUser`:
 contacts.vocabulary), `sender`, `cadence` and `step`; the recipient defaults to the
 enrolled contact. See outreach.cadences for the semantics.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.templating import TemplateError, render, unknown_variables
 from contacts.models import Contact
 from contacts.vocabulary import (
     CONTACT_ROOTS,
@@ -53,7 +54,7 @@ STEP_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def step_vocabulary(workspace_id: int) -> dict[str, Any]:
-    """What a step's template may name (automations.templating.unknown_variables):
+    """What a step's template may name (config.templating.unknown_variables):
     the contact under both its names, with the workspace's custom properties, and
     STEP_VARIABLES."""
     person = contact_vocabulary(custom_property_names(workspace_id))
@@ -77,11 +78,9 @@ def _render_value(
     vocabulary: dict[str, Any] | None = None,
 ) -> Any:
     """`value` with each string rendered in the sandbox. A template that does not
-    compile (nested too deeply included: automations.templating's caps) or fails, or
+    compile (nested too deeply included: config.templating's caps) or fails, or
     (given a `vocabulary`) names a variable it does not know, is an error on its path,
     e.g. `params_template.subject`."""
-    from automations.templating import TemplateError, render, unknown_variables
-
     if depth > MAX_PARAMS_DEPTH and isinstance(value, list | dict):
         errors[path] = [f"Nested more than {MAX_PARAMS_DEPTH} levels deep."]
         return None

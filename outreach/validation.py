@@ -59,20 +59,36 @@ def check_action_fields(
             if identity is None:
                 errors["identity_id"] = [f"No identity {identity_id!r} in this workspace."]
         if identity is not None:
-            if identity.workspace_id != workspace.pk:
-                errors["identity_id"] = ["No such identity in this workspace."]
-            elif not identity.is_active:
-                errors["identity_id"] = [f"Identity {identity.public_id} is deactivated."]
-            elif "type" in cleaned:
-                channels = TYPE_CHANNELS[cleaned["type"]]
-                if channels is not None and identity.channel not in channels:
-                    wanted = "/".join(sorted(channels))
-                    errors["identity_id"] = [
-                        f"A {cleaned['type']} action needs a {wanted} identity; "
-                        f"{identity.public_id} is a {identity.channel} identity."
-                    ]
+            action_type = cleaned.get("type")
+            problem = identity_problem(
+                identity,
+                workspace_id=workspace.pk,
+                action_type=action_type,
+                what=f"A {action_type} action",
+            )
+            if problem is not None:
+                errors["identity_id"] = [problem]
             cleaned["identity"] = identity
     return cleaned, errors
+
+
+def identity_problem(
+    identity: Identity, *, workspace_id: int, action_type: str | None, what: str
+) -> str | None:
+    """Why `identity` cannot perform `action_type` in the workspace, or None. The
+    channel is checked only for a known type; `what` names what needs the identity
+    ("A send_email action", "A send_email step"). Actions and cadence steps share it."""
+    if identity.workspace_id != workspace_id:
+        return "No such identity in this workspace."
+    if not identity.is_active:
+        return f"Identity {identity.public_id} is deactivated."
+    channels = TYPE_CHANNELS[action_type] if action_type is not None else None
+    if channels is not None and identity.channel not in channels:
+        return (
+            f"{what} needs a {'/'.join(sorted(channels))} identity; "
+            f"{identity.public_id} is a {identity.channel} identity."
+        )
+    return None
 
 
 def _contact(workspace: Workspace, contact_id: Any):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from accounts.permissions import ANY_KEY
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound, ValidationFailed
 from config.pagination import paginate_limit_skip
+from config.schema import LIMIT_SKIP_PARAMS
 
 
 class MeView(APIView):
@@ -72,7 +73,7 @@ class ApiKeyViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
         return key
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("skip", int)],
+        parameters=LIMIT_SKIP_PARAMS,
         responses=ApiKeyListEnvelope,
     )
     def list(self, request: Request) -> Response:

@@ -17,7 +17,7 @@ Every write goes through `automations.services`, validated by a rolled-back dry
 run of the same service call first, so errors show on the form and nothing is
 half-written (the admin saves the page in one transaction).
 
-Tenancy as in the outreach admin: a superuser sees every workspace, other staff
+Tenancy (accounts.admin.common): a superuser sees every workspace, other staff
 only their workspaces. Another workspace's rows are not listed, their pages are
 "not found", and no choice (workspace, topic, channel, action) offers them; on
 an existing object the choices are limited to its own workspace.

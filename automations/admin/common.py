@@ -15,14 +15,14 @@ from django.db.models import QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from accounts.models import Membership, Workspace
-from config.exceptions import DomainError
-from outreach.admin.common import (
+from accounts.admin.common import (
     WorkspaceScopedAdmin,
     dry_run,
     scope_to_user,
     visible_workspaces,
 )
+from accounts.models import Membership, Workspace
+from config.exceptions import DomainError
 
 # The workspace the choices of the form being built are limited to (set on the
 # request, which is per request, never on the shared admin instance).

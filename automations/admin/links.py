@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from accounts.admin.common import dry_run
 from automations import services
 from automations.admin.common import (
     ScopedChoicesMixin,
@@ -33,7 +34,6 @@ from automations.admin.common import (
 )
 from automations.models import HookAction, TopicAction
 from config.exceptions import Conflict
-from outreach.admin.common import dry_run
 
 # The services' names for link fields -> model fields.
 LINK_NAMES = {

@@ -14,14 +14,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from automations import templating
 from automations.admin.api_test import SAMPLE_CONTEXT
 from automations.api_call import render_request
 from automations.context import template_context, ticket_context
 from automations.models import ActionDefinition, ActionDefinitionType
 from automations.services import definition_template_problems
-from contacts.models import Contact, Conversation
-from contacts.vocabulary import preview_contact
+from config import templating
+from contacts.models import Conversation
+from contacts.vocabulary import preview_contact, preview_contact_label
 from outreach.executors import PermanentError, TransientError
 
 T = ActionDefinitionType
@@ -47,14 +47,6 @@ SAMPLE_EXTRAS: dict[str, Any] = {
 }
 
 
-def _describe(contact: Contact | None, variables: dict[str, Any]) -> str:
-    who = variables.get("name") or variables.get("email") or "the contact"
-    if contact is None:
-        return f"{who} <{variables.get('email')}>, a built-in sample contact (no contact yet)"
-    email = f" <{contact.email}>" if contact.email else ""
-    return f"{who}{email}, the workspace's first contact"
-
-
 def sample_context(workspace_id: int | None) -> tuple[dict[str, Any], str]:
     """(the context a preview renders with, whom it is for)."""
     context = copy.deepcopy({**SAMPLE_CONTEXT, **SAMPLE_EXTRAS})
@@ -73,7 +65,7 @@ def sample_context(workspace_id: int | None) -> tuple[dict[str, Any], str]:
                     "subject": message.subject,
                     "body": message.body,
                 }
-    return template_context(context), _describe(contact, variables)
+    return template_context(context), preview_contact_label(contact=contact, variables=variables)
 
 
 def preview_definition(definition: ActionDefinition) -> dict[str, Any] | None:

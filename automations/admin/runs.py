@@ -11,8 +11,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from accounts.admin.common import ReadOnlyInline, WorkspaceScopedAdmin
 from automations.models import HookRun, HookStep, StepStatus
-from outreach.admin.common import ReadOnlyInline, WorkspaceScopedAdmin
 
 
 def _json_block(value: Any) -> str:

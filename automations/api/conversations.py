@@ -23,12 +23,7 @@ from automations.conversations import call_pickup, conversation_close, conversat
 from config.exceptions import NotFound
 from config.responses import ok
 from contacts.models import Conversation
-from outreach.params import EmailAddressField, normalise_phone
-
-
-class PhoneNumberField(serializers.CharField):
-    def to_internal_value(self, data: object) -> str:
-        return normalise_phone(super().to_internal_value(data))
+from outreach.params import EmailAddressField, PhoneField
 
 
 class EscalateSerializer(serializers.Serializer):
@@ -51,12 +46,12 @@ class ClosedSerializer(serializers.Serializer):
 
 
 class PickupSerializer(serializers.Serializer):
-    to = PhoneNumberField()
+    to = PhoneField()
     call_id = serializers.CharField(max_length=255)
     transcript = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-PickupSerializer._declared_fields["from"] = PhoneNumberField()  # "from" is a keyword
+PickupSerializer._declared_fields["from"] = PhoneField()  # "from" is a keyword
 
 
 class PickupRecordedSerializer(serializers.Serializer):

@@ -48,7 +48,7 @@ def bench_setup(identities: int = 1):
     from django.db import connection
 
     from accounts.models import Workspace
-    from outreach.models import Action, ActionStatus, Channel, Identity
+    from outreach.models import Action, ActionStatus, Identity, IdentityChannel
 
     workspace, _ = Workspace.objects.get_or_create(name=BENCH_WORKSPACE)
     foreign = (
@@ -64,7 +64,7 @@ def bench_setup(identities: int = 1):
     found = [
         Identity.objects.update_or_create(
             workspace=workspace,
-            channel=Channel.EMAIL,
+            channel=IdentityChannel.EMAIL,
             address=identity_address(number),
             defaults={
                 "display_name": f"Bench dispatch {number}",

@@ -8,7 +8,7 @@
   validated by the same rules. CSV import/export: `contacts.resources`.
 - **Companies**: list with contact counts; edits through `company_update`.
 
-Tenancy as in the outreach admin: a superuser sees every workspace, other staff
+Tenancy (accounts.admin.common): a superuser sees every workspace, other staff
 only the workspaces they are members of (another workspace's contact is not
 listed and its page is "not found").
 """

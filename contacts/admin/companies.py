@@ -10,9 +10,9 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 
+from accounts.admin.common import WorkspaceScopedAdmin, visible_workspaces
 from contacts import services
 from contacts.models import Company
-from outreach.admin.common import WorkspaceScopedAdmin, visible_workspaces
 
 EDITABLE = ["name", "domain", "industry", "size", "country"]
 

@@ -20,13 +20,18 @@ from import_export.formats.base_formats import CSV
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from accounts.actors import Actor
+from accounts.admin.common import (
+    ReadOnlyInline,
+    WorkspaceScopedAdmin,
+    dry_run,
+    visible_workspaces,
+)
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, ValidationFailed
 from contacts import services
 from contacts.models import Contact, ContactEvent, Conversation, Note
 from contacts.properties import WELL_KNOWN
 from contacts.resources import ContactResource
-from outreach.admin.common import ReadOnlyInline, WorkspaceScopedAdmin, visible_workspaces
 
 ADMIN_REASON = "admin"
 EVENTS_SHOWN = 50
@@ -51,10 +56,6 @@ SUPPRESSION_LABELS = {
     "unsubscribed": "unsubscribed",
     "bounced": "bounced",
 }
-
-
-class _DryRun(Exception):
-    """Raised to roll back the validation pass of ContactForm.clean()."""
 
 
 # --- The contact form: validated and saved by the services ------------------------
@@ -116,17 +117,14 @@ class ContactForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data  # fix the basics first: the services need every field
-        try:
-            with transaction.atomic():
-                self.save_through_services(self.actor or Actor.system("admin"))
-                raise _DryRun
-        except _DryRun:
-            pass
-        except ValidationFailed as exc:
-            self._add_service_errors(exc)
-        except Conflict as exc:
-            duplicate = exc.code == "duplicate_contact" and "email" in self.fields
-            self.add_error("email" if duplicate else None, exc.message)
+        refused = dry_run(lambda: self.save_through_services(self.actor or Actor.system("admin")))
+        if isinstance(refused, ValidationFailed):
+            self._add_service_errors(refused)
+        elif isinstance(refused, Conflict):
+            duplicate = refused.code == "duplicate_contact" and "email" in self.fields
+            self.add_error("email" if duplicate else None, refused.message)
+        elif refused is not None:
+            raise refused
         return data
 
     def _add_service_errors(self, exc: ValidationFailed) -> None:

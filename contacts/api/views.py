@@ -44,10 +44,9 @@ from contacts.models import (
     Message,
     Note,
 )
+from contacts.profile import contact_actions
 from contacts.properties import properties_of
 from contacts.selectors import contacts_filtered, contacts_sorted
-from outreach.api.serializers import ActionSerializer
-from outreach.models import Action
 
 RECENT = 10
 ID = r"ct_[0-9a-z]+"
@@ -136,13 +135,7 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
     @extend_schema(responses=ANY_OBJECT)
     def retrieve(self, request: Request, contact_id: str) -> Response:
         contact = self.get_object()
-        actions = Action.objects.filter(contact=contact)
-        counts = dict(actions.values_list("status").annotate(n=Count("id")).order_by())
-        recent_actions = list(
-            actions.select_related("identity", "owner", "contact").order_by("-created_at", "-id")[
-                :RECENT
-            ]
-        )
+        actions = contact_actions(contact, limit=RECENT)  # outreach's (contacts.profile)
         recent_events = list(ContactEvent.objects.filter(contact=contact)[:RECENT])
         conversations = Conversation.objects.filter(contact=contact)
         profile = {
@@ -160,7 +153,7 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
                 else None
             ),
             "suppression": ContactSerializer().get_suppression(contact),
-            "action_counts": counts,
+            "action_counts": actions.counts,
             "last_event": EventSerializer(recent_events[0]).data if recent_events else None,
             "open_conversations": conversations.filter(status=ConversationStatus.OPEN).count(),
             "note_count": Note.objects.filter(contact=contact).count(),
@@ -170,7 +163,7 @@ class ContactViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
             ok(
                 contact=ContactSerializer(contact).data,
                 unified_profile=profile,
-                actions=ActionSerializer(recent_actions, many=True).data,
+                actions=actions.recent,
                 events=EventSerializer(recent_events, many=True).data,
             )
         )

@@ -14,7 +14,7 @@
 - **Cadences** (with their steps inline) and **enrollments** (read-only, "Stop
   selected enrollments"), through `outreach.cadences` (see admin/cadences.py).
 
-Tenancy: a superuser sees every workspace; any other staff user only the
+Tenancy (accounts.admin.common): a superuser sees every workspace; any other staff user only the
 workspaces they are a member of (another workspace's action is not listed and
 its pages answer 404). Deciding needs the `outreach.approve_action`
 permission, which also lets a reviewer see the queue and the actions.

@@ -34,6 +34,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from accounts.actors import Actor
+from accounts.admin.common import ReadOnlyInline, visible_workspaces
 from config.exceptions import DomainError, InvalidTransition
 from outreach import services
 from outreach.admin.common import (
@@ -43,8 +44,6 @@ from outreach.admin.common import (
     ApprovalDecisionInline,
     ListIdFilter,
     ReadOnlyActionAdmin,
-    ReadOnlyInline,
-    visible_workspaces,
 )
 from outreach.models import (
     Action,

@@ -24,6 +24,7 @@ limited to those.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -38,18 +39,18 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.actors import Actor
-from accounts.models import Membership
-from config.exceptions import DomainError
-from contacts.vocabulary import preview_contact
-from outreach import cadences as services
-from outreach import selectors
-from outreach.admin.common import (
+from accounts.admin.common import (
     ReadOnlyInline,
     WorkspaceScopedAdmin,
     dry_run,
     scope_to_user,
     visible_workspaces,
 )
+from accounts.models import Membership
+from config.exceptions import DomainError
+from contacts.vocabulary import preview_contact, preview_contact_label
+from outreach import cadences as services
+from outreach import selectors
 from outreach.models import (
     Action,
     Cadence,
@@ -82,6 +83,8 @@ def _field_for(error_key: str) -> str | None:
 # --- Steps --------------------------------------------------------------------------
 class StepForm(forms.ModelForm):
     parent_cadence: Cadence | None = None
+    # The formset's vocabulary, shared by its steps (None: step_errors computes it).
+    vocabulary: Callable[[], dict[str, Any]] | None = None
 
     class Meta:
         model = Step
@@ -115,7 +118,9 @@ class StepForm(forms.ModelForm):
         if values["day"] is None:
             return data  # the field's own error is shown
         by_field: dict[str | None, list[str]] = {}
-        for key, errors in services.step_errors(self.parent_cadence, values).items():
+        vocabulary = self.vocabulary() if self.vocabulary is not None else None
+        checked = services.step_errors(self.parent_cadence, values, vocabulary=vocabulary)
+        for key, errors in checked.items():
             field = _field_for(key)
             if field in self.errors:
                 continue  # the field's own error says enough
@@ -128,15 +133,26 @@ class StepForm(forms.ModelForm):
 
 
 class StepFormSet(BaseInlineFormSet):
+    _vocabulary: dict[str, Any] | None = None
+
+    def vocabulary(self) -> dict[str, Any]:
+        """step_vocabulary of the cadence's workspace, computed once for all its steps
+        (it queries the workspace's custom property names)."""
+        if self._vocabulary is None:
+            self._vocabulary = step_vocabulary(self.instance.workspace_id)
+        return self._vocabulary
+
     def _construct_form(self, i: int, **kwargs: Any) -> forms.Form:
         form = super()._construct_form(i, **kwargs)
         form.parent_cadence = self.instance  # unsaved on "add": its name and workspace
+        form.vocabulary = self.vocabulary
         return form
 
     @property
     def empty_form(self) -> forms.Form:
         form = super().empty_form
         form.parent_cadence = self.instance
+        form.vocabulary = self.vocabulary
         return form
 
     def clean(self) -> None:
@@ -216,13 +232,6 @@ def step_preview(
     }
 
 
-def _preview_for(contact: Any, variables: dict[str, Any]) -> str:
-    who = variables.get("name") or variables.get("email")
-    if contact is None:
-        return f"{who} <{variables.get('email')}>, a built-in sample contact (no contact yet)"
-    return f"{who} <{contact.email}>, the workspace's first contact"
-
-
 # --- Cadences -------------------------------------------------------------------------
 class CadenceForm(forms.ModelForm):
     class Meta:
@@ -298,7 +307,7 @@ class CadenceAdmin(WorkspaceScopedAdmin):
                 )
                 for step in steps
             ]
-            context["preview_for"] = _preview_for(contact, variables)
+            context["preview_for"] = preview_contact_label(contact=contact, variables=variables)
             if self.has_change_permission(request, obj):
                 context["preview_url"] = reverse(
                     f"admin:{self.opts.app_label}_{self.opts.model_name}_preview", args=[obj.pk]
@@ -377,7 +386,7 @@ class CadenceAdmin(WorkspaceScopedAdmin):
             "original": cadence,
             "change_url": change_url,
             "step_previews": previews,
-            "preview_for": _preview_for(contact, variables),
+            "preview_for": preview_contact_label(contact=contact, variables=variables),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/outreach/cadence/preview.html", context)

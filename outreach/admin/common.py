@@ -1,13 +1,12 @@
-"""Shared pieces of the outreach admin: tenancy, columns, read-only inlines."""
+"""Shared pieces of the outreach admin: the action columns, inlines and read-only action
+admin of the queue and the action list (tenancy and dry runs: accounts.admin.common)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -15,8 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from accounts.models import Membership, Workspace
-from config.exceptions import DomainError
+from accounts.admin.common import ReadOnlyInline, WorkspaceScopedAdmin, scope_to_user
 from outreach.admin.reviewer_time import ReviewerTimeMixin, when_html, when_text
 from outreach.models import (
     Action,
@@ -30,45 +28,8 @@ from outreach.previews import attach_reply_threads, preview_of, recipient_label,
 APPROVE_PERMISSION = "outreach.approve_action"
 
 
-# --- Tenancy -----------------------------------------------------------------
-def visible_workspaces(request: HttpRequest) -> QuerySet[Workspace]:
-    if request.user.is_superuser:
-        return Workspace.objects.all()
-    return Workspace.objects.filter(memberships__user=request.user)
-
-
-def scope_to_user(request: HttpRequest, queryset: QuerySet) -> QuerySet:
-    """Rows of the workspaces `request.user` may see (all of them for a superuser)."""
-    if request.user.is_superuser:
-        return queryset
-    member_of = Membership.objects.filter(user=request.user).values("workspace_id")
-    return queryset.filter(workspace_id__in=member_of)
-
-
 def can_approve(request: HttpRequest) -> bool:
     return request.user.is_active and request.user.has_perm(APPROVE_PERMISSION)
-
-
-class WorkspaceScopedAdmin(admin.ModelAdmin):
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(request, super().get_queryset(request))
-
-
-# --- Service checks in forms -------------------------------------------------
-class _DryRun(Exception):
-    """Raised to roll a validation pass back."""
-
-
-def dry_run(call: Callable[[], Any]) -> DomainError | None:
-    """Run `call` in a savepoint that is always rolled back; its DomainError, if any."""
-    try:
-        with transaction.atomic():
-            call()
-            raise _DryRun
-    except _DryRun:
-        return None
-    except DomainError as exc:
-        return exc
 
 
 # --- Filters and columns shared by the queue and the action list --------------
@@ -142,29 +103,6 @@ class ActionColumns:
             '<pre class="params-json">{}</pre>',
             json.dumps(obj.params, indent=2, ensure_ascii=False, sort_keys=True),
         )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return list(self.fields)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Shown only inside an action's page, which has checked its own permission.
-        return True
 
 
 class ApprovalDecisionInline(ReadOnlyInline):

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin.common import WorkspaceScopedAdmin, visible_workspaces
 from config.exceptions import DomainError, ValidationFailed
 from outreach import services
-from outreach.admin.common import WorkspaceScopedAdmin, visible_workspaces
 from outreach.models import (
     Identity,
 )

@@ -37,9 +37,10 @@ from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from accounts.actors import Actor
+from accounts.admin.common import visible_workspaces
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
 from outreach import services
-from outreach.admin.common import ListIdFilter, ReadOnlyActionAdmin, headline_of, visible_workspaces
+from outreach.admin.common import ListIdFilter, ReadOnlyActionAdmin, headline_of
 from outreach.admin.reviewer_time import (
     WHEN_FORMAT,
     WHEN_PLACEHOLDER,
@@ -56,6 +57,7 @@ from outreach.models import (
 from outreach.params import PARAMS_SERIALIZERS
 from outreach.previews import (
     attach_reply_threads,
+    param_text,
     preview_of,
     recipient_label,
     summary,
@@ -79,12 +81,6 @@ PARAM_ERROR = re.compile(r"^params\.(\w+)")
 # datetime-local input would show the browser's locale format instead); the
 # ISO forms with a "T" and with seconds are accepted too.
 DATETIME_INPUTS = [WHEN_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 def version_of(action: Action) -> str:
@@ -142,7 +138,7 @@ class DecisionForm(forms.Form):
                 field = forms.CharField(strip=False, widget=forms.TextInput(attrs={"size": 80}))
             field.required = False  # emptiness is judged by the service, per type
             field.label = key.replace("_", " ").capitalize()
-            field.initial = _as_text((action.params or {}).get(key))
+            field.initial = param_text((action.params or {}).get(key))
             if key == "cc":
                 field.help_text = "Comma-separated addresses."
             if key == "subject" and action.type == ActionType.EMAIL_MESSAGE:

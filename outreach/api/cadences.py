@@ -31,7 +31,7 @@ from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound, ValidationFailed
 from config.pagination import LimitSkipPaginationSerializer, paginate_limit_skip
 from config.responses import ok
-from config.schema import Envelope
+from config.schema import LIMIT_SKIP_PARAMS, Envelope
 from contacts.models import Contact
 from outreach import cadences as services
 from outreach import selectors
@@ -48,7 +48,6 @@ from outreach.models import (
     StopReason,
 )
 
-LIST_PARAMS = [OpenApiParameter("limit", int), OpenApiParameter("skip", int)]
 CADENCE_ID = OpenApiParameter("cadence_id", int, OpenApiParameter.PATH)
 # /v1/cadences itself has no id: the viewset-wide CADENCE_ID is taken off it.
 NO_CADENCE_ID = OpenApiParameter("cadence_id", int, OpenApiParameter.PATH, exclude=True)
@@ -332,7 +331,8 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
 
     # --- cadences -------------------------------------------------------------------
     @extend_schema(
-        parameters=[NO_CADENCE_ID, *LIST_PARAMS, CadenceListParams], responses=CadenceListEnvelope
+        parameters=[NO_CADENCE_ID, *LIMIT_SKIP_PARAMS, CadenceListParams],
+        responses=CadenceListEnvelope,
     )
     def list(self, request: Request) -> Response:
         params = CadenceListParams(data=request.query_params)
@@ -372,7 +372,7 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
         return Response(ok(cadence=self.detail_data(cadence)))
 
     # --- steps ----------------------------------------------------------------------
-    @extend_schema(methods=["GET"], parameters=LIST_PARAMS, responses=StepListEnvelope)
+    @extend_schema(methods=["GET"], parameters=LIMIT_SKIP_PARAMS, responses=StepListEnvelope)
     @extend_schema(methods=["POST"], request=StepWriteSerializer, responses={201: StepEnvelope})
     @route(detail=True, methods=["get", "post"])
     def steps(self, request: Request, cadence_id: str) -> Response:
@@ -423,7 +423,7 @@ class CadenceViewSet(_Scoped, viewsets.GenericViewSet):
     # --- enrollments ----------------------------------------------------------------
     @extend_schema(
         methods=["GET"],
-        parameters=[*LIST_PARAMS, EnrollmentListParams],
+        parameters=[*LIMIT_SKIP_PARAMS, EnrollmentListParams],
         responses=EnrollmentListEnvelope,
     )
     @extend_schema(

@@ -12,7 +12,7 @@ from accounts.api.serializers import UserRefSerializer
 from config.fields import AwareDateTimeField
 from config.pagination import LimitSkipPaginationSerializer
 from config.schema import Envelope
-from outreach.models import Action, ActionStatus, ActionType, Channel, Decision, FailureCode
+from outreach.models import Action, ActionStatus, ActionType, Decision, FailureCode, IdentityChannel
 from outreach.params import summary_of
 from outreach.validation import check_action_fields
 
@@ -32,7 +32,7 @@ class WallClockTimeField(serializers.TimeField):
 
 class IdentitySerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
-    channel = serializers.ChoiceField(choices=Channel.choices)
+    channel = serializers.ChoiceField(choices=IdentityChannel.choices)
     address = serializers.CharField()
     display_name = serializers.CharField()
     owner = UserRefSerializer(allow_null=True)
@@ -51,7 +51,7 @@ MAX_DAILY_LIMIT = 2**31 - 1
 
 
 class IdentityWriteSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Channel.choices)
+    channel = serializers.ChoiceField(choices=IdentityChannel.choices)
     address = serializers.CharField(max_length=320)
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     daily_limit = serializers.IntegerField(
@@ -101,7 +101,7 @@ class IdentityListEnvelope(Envelope):
 
 
 class IdentityListParams(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel = serializers.ChoiceField(choices=IdentityChannel.choices, required=False)
     is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 

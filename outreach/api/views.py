@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action as route
 from rest_framework.request import Request
@@ -16,6 +16,7 @@ from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound
 from config.pagination import paginate_limit_skip
 from config.responses import ok
+from config.schema import IDEMPOTENCY_HEADER, LIMIT_SKIP_PARAMS
 from outreach import services
 from outreach.api.serializers import (
     ActionCreatedEnvelope,
@@ -45,14 +46,6 @@ from outreach.models import Action, ActionStatus, Identity
 from outreach.params import summary_of
 from outreach.selectors import actions_visible_to
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    description="Replays the first response for 24 hours; another body with the same key is 422.",
-)
-LIST_PARAMS = [OpenApiParameter("limit", int), OpenApiParameter("skip", int)]
-
 
 @extend_schema(tags=["identities"])
 class IdentityViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
@@ -77,7 +70,9 @@ class IdentityViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
             raise NotFound("No such identity.")
         return identity
 
-    @extend_schema(parameters=[*LIST_PARAMS, IdentityListParams], responses=IdentityListEnvelope)
+    @extend_schema(
+        parameters=[*LIMIT_SKIP_PARAMS, IdentityListParams], responses=IdentityListEnvelope
+    )
     def list(self, request: Request) -> Response:
         params = IdentityListParams(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -201,7 +196,7 @@ class ActionViewSet(WorkspaceScopedMixin, viewsets.GenericViewSet):
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(parameters=[*LIST_PARAMS, ActionListParams], responses=ActionListEnvelope)
+    @extend_schema(parameters=[*LIMIT_SKIP_PARAMS, ActionListParams], responses=ActionListEnvelope)
     def list(self, request: Request) -> Response:
         params = ActionListParams(data=request.query_params)
         params.is_valid(raise_exception=True)

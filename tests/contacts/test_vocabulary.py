@@ -12,6 +12,7 @@ from contacts.vocabulary import (
     contact_vocabulary,
     custom_property_names,
     preview_contact,
+    preview_contact_label,
     with_aliases,
 )
 
@@ -68,3 +69,22 @@ def test_the_preview_contact_is_the_first_contact_else_jane_doe(workspace, make_
     make_contact("second@example.com", firstname="Second")
     variables, contact = preview_contact(workspace.pk)
     assert contact == first and variables["firstName"] == "First"
+
+
+def test_the_preview_says_whom_it_is_for(workspace, make_contact):
+    variables, contact = preview_contact(workspace.pk)
+    assert preview_contact_label(contact=contact, variables=variables) == (
+        "Jane Doe <jane.doe@example.com>, a built-in sample contact (no contact yet)"
+    )
+    ada = make_contact("ada@example.com", firstname="Ada")
+    variables, contact = preview_contact(workspace.pk)
+    assert preview_contact_label(contact=contact, variables=variables) == (
+        "Ada <ada@example.com>, the workspace's first contact"
+    )
+    ada.email = ""  # a contact known by its phone only: no empty "<>"
+    assert preview_contact_label(contact=ada, variables={"name": "Ada", "email": ""}) == (
+        "Ada, the workspace's first contact"
+    )
+    assert preview_contact_label(contact=ada, variables={"name": "", "email": ""}) == (
+        "the contact, the workspace's first contact"
+    )

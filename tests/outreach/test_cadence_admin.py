@@ -9,7 +9,7 @@ import json
 import pytest
 
 from accounts.actors import Actor
-from outreach import cadences
+from outreach import cadences, step_templates
 from outreach.models import Action, ActionStatus, Cadence, Enrollment, Step
 from tests.admin_helpers import grant, logged_in, messages_of
 
@@ -328,6 +328,22 @@ def test_an_unknown_variable_shows_on_the_template_and_nothing_is_saved(staff, c
         "(did you mean 'contact.firstname'?)."
     ]
     assert cadence.steps.get(order=1).params_template == EMAIL
+
+
+def test_the_steps_of_a_save_are_checked_against_one_vocabulary(staff, cadence, monkeypatch):
+    calls = []
+    real = step_templates.custom_property_names
+    monkeypatch.setattr(
+        step_templates, "custom_property_names", lambda ws: calls.append(ws) or real(ws)
+    )
+    typo = '{"subject": "Hi {{ contact.frist_name }}", "body": "Hello!"}'
+    response = staff.post(
+        f"{CADENCES}{cadence.pk}/change/", change_data(cadence, step1={"params_template": typo})
+    )
+    assert response.status_code == 200
+    assert len(response.context["inline_admin_formsets"][0].formset.forms) == 2
+    # Once for the formset's checks of every step, once for the page's previews.
+    assert calls == [cadence.workspace_id] * 2
 
 
 def test_the_change_page_previews_each_step_for_the_first_contact(staff, cadence, make_contact):

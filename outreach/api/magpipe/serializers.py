@@ -24,12 +24,19 @@ from rest_framework.fields import SkipField
 
 from config.fields import AwareDateTimeField
 from config.schema import Envelope
-from outreach.models import Action, ActionStatus, ActionType, Channel, Identity
+from outreach.models import (
+    WAITING_STATUSES,
+    Action,
+    ActionStatus,
+    ActionType,
+    Identity,
+    IdentityChannel,
+)
 from outreach.validation import check_action_fields
 
 # Magpipe status word -> the statuses it stands for.
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
-    "pending": (ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED),
+    "pending": WAITING_STATUSES,
     "processing": (ActionStatus.PROCESSING,),
     "completed": (ActionStatus.COMPLETED,),
     "failed": (ActionStatus.FAILED,),
@@ -42,8 +49,8 @@ STATUS_WORDS = list(STATUS_FILTERS)
 
 # Types a Magpipe client may schedule here, and the identity channel each needs.
 CREATABLE_TYPES: dict[str, str] = {
-    ActionType.SEND_SMS: Channel.SMS,
-    ActionType.CALL_CONTACT: Channel.PHONE,
+    ActionType.SEND_SMS: IdentityChannel.SMS,
+    ActionType.CALL_CONTACT: IdentityChannel.PHONE,
 }
 # The list shows every action of the workspace (one domain, several facades),
 # so its `action_type` filter accepts every type, a superset of the seed's two.

@@ -44,6 +44,7 @@ from accounts.idempotency import idempotent
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import InvalidTransition, NotFound
+from config.schema import IDEMPOTENCY_HEADER
 from outreach import services
 from outreach.api.magpipe.serializers import (
     MAGPIPE_STATUS,
@@ -58,12 +59,6 @@ from outreach.models import Action
 from outreach.selectors import actions_visible_to
 
 TAG = "scheduled-actions (Magpipe)"
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    description="Replays the first response for 24 hours; another body with the same key is 422.",
-)
 ACTION_ID = OpenApiParameter(
     "action_id",
     OpenApiTypes.UUID,

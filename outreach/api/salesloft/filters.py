@@ -48,9 +48,7 @@ MAX_PER_PAGE = 100
 # Counts stop here when limit_paging_counts=true (tests shrink it).
 PAGING_COUNT_LIMIT = 10_000
 
-# The statuses /v2/actions shows, and the words it shows them as. Listed in the
-# order of the partial index's condition (action_v2_open_idx).
-OPEN_STATUSES = [ActionStatus.PENDING_APPROVAL, ActionStatus.SCHEDULED, ActionStatus.PROCESSING]
+# The words /v2/actions shows its statuses (UNFINISHED_STATUSES) as.
 STATUS_WORDS = {
     ActionStatus.PENDING_APPROVAL: "in_progress",
     ActionStatus.SCHEDULED: "in_progress",

@@ -37,7 +37,7 @@ from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from config.exceptions import NotFound
 from outreach.api.salesloft import filters
-from outreach.api.salesloft.filters import OPEN_STATUSES, parse_action_list_query
+from outreach.api.salesloft.filters import parse_action_list_query
 from outreach.api.salesloft.ratelimit import RateLimitedMixin, cost_for_page, page_from
 from outreach.api.salesloft.serializers import (
     ACTION_FIELDS,
@@ -46,6 +46,7 @@ from outreach.api.salesloft.serializers import (
     SalesloftActionListEnvelope,
     action_record,
 )
+from outreach.models import UNFINISHED_STATUSES
 from outreach.selectors import actions_visible_to
 
 RATE_LIMIT_HEADERS_DOC = (
@@ -64,7 +65,7 @@ class SalesloftView(RateLimitedMixin, WorkspaceScopedMixin, APIView):
         return (
             actions_visible_to(api_key=self.api_key)
             .select_related(None)
-            .filter(status__in=OPEN_STATUSES)
+            .filter(status__in=UNFINISHED_STATUSES)
         )
 
 

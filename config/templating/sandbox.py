@@ -1,85 +1,11 @@
-"""Sandboxed templates for automations: ApiCall endpoints, headers and bodies.
-
-Placeholders are plain Jinja2 (AnswerPal's style): `{{endUser.customerNumber}}`,
-`{{ticket.status}}`, `{{ contact.email|lower }}`, `{% if ticket.priority %}...{% endif %}`.
-
-    render("/customers/{{endUser.customerNumber}}", context, mode="url")
-    render('{"status": {{ ticket.status|tojson }}}', context)
-
-Sandbox
-    Jinja2's ImmutableSandboxedEnvironment: no attribute starting with `_` (so no
-    `__class__`, `__globals__`, `_TemplateReference__context`), no mutation of lists,
-    dicts or sets, `str.format` sandboxed. Where Jinja2 would hand back an "unsafe"
-    undefined value, this sandbox raises at once, so a forbidden access can never render
-    as an empty string. Rendering also runs on a plain copy of the context (dicts, lists,
-    strings, numbers, booleans, None; dates, decimals and UUIDs become strings; anything
-    else its `str()`), so a template never reaches a Python object's methods.
-
-    Statements that buffer output outside the streamed result are not allowed:
-    `{% macro %}`, `{% call %}`, `{% filter %}`, `{% set x %}...{% endset %}`,
-    `{% block %}`, `{% extends %}`, `{% include %}`, `{% import %}` and recursive loops.
-    Compile-time constant folding is off (it would run filters at save time).
-
-Resource limits (UnsafeTemplate when exceeded, InvalidTemplate for the source's shape)
-    - template source: MAX_TEMPLATE_CHARS (100 000);
-    - nesting: brackets and block statements at most MAX_NESTING_DEPTH (20) deep, the
-      parsed expression tree at most MAX_TREE_DEPTH (64) deep; anything that still
-      exhausts the recursion limit, memory or Python's compiler limits while parsing or
-      compiling is an InvalidTemplate too, never a RecursionError;
-    - output: MAX_OUTPUT_CHARS (100 000), checked while streaming;
-    - any intermediate value (concatenation `~`, `+`, `*`, `%`, `**`, a filter's or a
-      method's result): MAX_VALUE_CHARS (1 000 000) characters or items, 10 000 bits for
-      integers; amplifying operations (`'x' * n`, `center`, `ljust`, `replace`,
-      `indent`, `wordwrap`, `join`, `batch`, `slice`, printf/`format` widths) are
-      estimated before they run;
-    - `range()`: 100 000 items (the sandbox's own cap); loop iterations:
-      MAX_LOOP_ITERATIONS (100 000) per render, all loops together;
-    - wall time: RENDER_TIMEOUT_SECONDS (2 s), checked at every loop iteration, call,
-      filter, operator and output chunk.
-
-Missing values (decision)
-    Default ("lenient"): a missing variable or attribute renders as an empty string,
-    chains (`{{ a.b.c }}` with no `a` is empty too), is false in `{% if %}` and empty in
-    a loop, and is `null` in `tojson`. It is never silent: every missing name that
-    reached the output is logged at WARNING (names only, never values) and returned by
-    `render_with_report()` so the caller can put it in the run's record. Arithmetic or
-    calls on a missing value still fail with TemplateRenderError.
-    `strict=True` uses StrictUndefined: any missing value is a TemplateRenderError.
-    `mode="url"` is always strict (see below).
-
-Names (save time)
-    `unknown_variables(template, vocabulary)` reads the parsed template (not a render,
-    which would see only the branches a sample takes) and names every variable, or
-    attribute of a known variable, that the vocabulary lacks, with a "did you mean"
-    when one is close; cadence steps and action definitions refuse those with a 400.
-    The vocabularies live with their data (contacts.vocabulary, outreach.step_templates,
-    automations.context); this module knows no domain names.
-
-Modes
-    "text": autoescape off (JSON and plain-text bodies, header values); None renders
-    as an empty string.
-    "url": every `{{ ... }}` result is percent-encoded as ONE path segment or query
-    value (`urllib.parse.quote(value, safe="")`: `/`, `?`, `#`, `&`, `=`, `%`, `..` and
-    spaces are encoded), so substituted data can never change the URL's structure;
-    literal template text is left as written. A missing value or None is an error here
-    (an empty path segment would silently address another resource).
-
-Filters: Jinja2's built-ins, with `tojson` replaced by a plain `json.dumps` (not HTML-
-escaped, `ensure_ascii=False`, optional `indent` up to 8) for JSON bodies:
-`{"status": {{ ticket.status|tojson }}}`.
-
-Errors (all TemplateError): InvalidTemplate (syntax, unknown filter, forbidden
-statement; from `validate()` and `render()`), UnsafeTemplate (sandbox violation or
-resource limit), TemplateRenderError (anything else at render time, e.g. a missing value
-in strict mode). Messages are meant for the person who wrote the template.
-"""
+"""The sandbox (config.templating): the Jinja2 environment, its resource limits and
+guarded filters, and rendering. The package docstring says what is allowed and why."""
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
 import decimal
-import difflib
 import enum
 import functools
 import json
@@ -88,7 +14,7 @@ import re
 import string
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -100,6 +26,13 @@ from jinja2.filters import FILTERS
 from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+
+from config.templating.errors import (
+    InvalidTemplate,
+    TemplateError,
+    TemplateRenderError,
+    UnsafeTemplate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,27 +51,6 @@ MAX_NESTING_DEPTH = 20
 MAX_TREE_DEPTH = 64
 RENDER_TIMEOUT_SECONDS = 2.0
 MODES = ("text", "url")
-
-
-# --- errors ---------------------------------------------------------------------------------
-class TemplateError(Exception):
-    """Base of every template problem; `str(exc)` is a message for the template's author."""
-
-
-class InvalidTemplate(TemplateError):
-    """The template does not compile (syntax, unknown filter, forbidden statement)."""
-
-    def __init__(self, message: str, *, lineno: int | None = None) -> None:
-        super().__init__(f"line {lineno}: {message}" if lineno else message)
-        self.lineno = lineno
-
-
-class UnsafeTemplate(TemplateError):
-    """The sandbox refused something: a forbidden attribute or call, or a resource limit."""
-
-
-class TemplateRenderError(TemplateError):
-    """Rendering failed for an ordinary reason (missing value in strict mode, type error)."""
 
 
 # --- per-render budget ----------------------------------------------------------------------
@@ -504,7 +416,7 @@ class _Hardener(NodeTransformer):
         return nodes.Filter(node, "_sandbox_cap", [], [], None, None, lineno=node.lineno)
 
 
-class AutomationEnvironment(ImmutableSandboxedEnvironment):
+class SandboxEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def __init__(self, *, finalize: Callable[[Any], Any], undefined: type) -> None:
@@ -626,21 +538,21 @@ def _finalize_url(value: Any) -> str:
 
 
 @functools.cache
-def _environment(mode: str, strict: bool) -> AutomationEnvironment:
+def sandbox_environment(mode: str, strict: bool) -> SandboxEnvironment:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     if mode == "url":
-        return AutomationEnvironment(finalize=_finalize_url, undefined=jinja2.StrictUndefined)
+        return SandboxEnvironment(finalize=_finalize_url, undefined=jinja2.StrictUndefined)
     undefined = jinja2.StrictUndefined if strict else LenientUndefined
-    return AutomationEnvironment(finalize=_finalize_text, undefined=undefined)
+    return SandboxEnvironment(finalize=_finalize_text, undefined=undefined)
 
 
 @functools.lru_cache(maxsize=512)
-def _compile(source: str, mode: str, strict: bool) -> jinja2.Template:
+def compile_template(source: str, mode: str, strict: bool) -> jinja2.Template:
     if len(source) > MAX_TEMPLATE_CHARS:
         raise InvalidTemplate(f"The template is longer than {MAX_TEMPLATE_CHARS} characters.")
     try:
-        return _environment(mode, strict).from_string(source)
+        return sandbox_environment(mode, strict).from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise InvalidTemplate(exc.message or str(exc), lineno=exc.lineno) from None
     except SecurityError as exc:
@@ -682,13 +594,13 @@ class Rendered:
 
 def validate(template: str, *, mode: str = "text") -> None:
     """Save-time check: raises InvalidTemplate if `template` does not compile here."""
-    _compile(template, mode, False)
+    compile_template(template, mode, False)
 
 
 def render_with_report(
     template: str, context: dict[str, Any] | None, *, mode: str = "text", strict: bool = False
 ) -> Rendered:
-    compiled = _compile(template, mode, strict)
+    compiled = compile_template(template, mode, strict)
     budget = _Budget(deadline=time.monotonic() + RENDER_TIMEOUT_SECONDS)
     token = _budget.set(budget)
     try:
@@ -724,174 +636,5 @@ def render_with_report(
 def render(
     template: str, context: dict[str, Any] | None, *, mode: str = "text", strict: bool = False
 ) -> str:
-    """Render `template` with `context` in the sandbox. See the module docstring."""
+    """Render `template` with `context` in the sandbox. See config.templating's docstring."""
     return render_with_report(template, context, mode=mode, strict=strict).text
-
-
-# --- vocabulary check -----------------------------------------------------------------------
-# What a kind of template may name: each variable's attributes, nested; None where anything
-# goes below (a string's methods, a list, an object whose keys are data: custom properties,
-# tool arguments). The vocabularies themselves live with the data they describe
-# (contacts.vocabulary, outreach.step_templates, automations.context); this checks only.
-Vocabulary = Mapping[str, "Vocabulary | None"]
-
-# Writing `x | default(...)` or `x is defined` says "this may be missing": an unknown
-# attribute so guarded is accepted (variables themselves are a closed list).
-_GUARD_FILTERS = frozenset({"default", "d"})
-_GUARD_TESTS = frozenset({"defined", "undefined"})
-# A dict's own methods, when called: `{% for k, v in endUser.items() %}`.
-_MAPPING_METHODS = frozenset({"items", "keys", "values", "get"})
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class _NameUse:
-    path: tuple[str | int, ...]  # ("contact", "firstname"); ints are constant indexes
-    guarded: bool
-    called: bool
-
-
-def _display(path: Sequence[str | int]) -> str:
-    text = str(path[0])
-    for segment in path[1:]:
-        if isinstance(segment, str) and _IDENTIFIER.match(segment):
-            text += f".{segment}"
-        else:
-            text += f"[{segment!r}]"
-    return text
-
-
-def _chain_child(node: nodes.Node) -> nodes.Node | None:
-    """The object `node` takes an attribute or a constant key of, if it does."""
-    if isinstance(node, nodes.Getattr):
-        return node.node
-    if (
-        isinstance(node, nodes.Getitem)
-        and isinstance(node.arg, nodes.Const)
-        and isinstance(node.arg.value, str | int)
-        and not isinstance(node.arg.value, bool)
-    ):
-        return node.node
-    return None
-
-
-def _chain_path(node: nodes.Node) -> tuple[str | int, ...] | None:
-    """("contact", "firstname") for `contact.firstname` / `contact['firstname']`; None
-    when the chain does not start at a variable (a literal, a call's result...)."""
-    segments: list[str | int] = []
-    while True:
-        child = _chain_child(node)
-        if child is None:
-            break
-        segments.append(node.attr if isinstance(node, nodes.Getattr) else node.arg.value)
-        node = child
-    if not isinstance(node, nodes.Name) or node.ctx != "load":
-        return None
-    return (node.name, *reversed(segments))
-
-
-@functools.lru_cache(maxsize=512)
-def _names_used(source: str, mode: str) -> tuple[tuple[_NameUse, ...], frozenset[str]]:
-    """Every variable chain the template reads (outermost chains only), and the names
-    it assigns itself (loop targets, `{% set %}`, `{% with %}`)."""
-    _compile(source, mode, False)  # InvalidTemplate / UnsafeTemplate first, with the caps
-    tree = _environment(mode, False).parse(source)
-    uses: list[_NameUse] = []
-    local: set[str] = {"loop"}
-    # Iteratively, with each node's parent: the tree is at most MAX_TREE_DEPTH deep, but
-    # there is no need to recurse.
-    stack: list[tuple[nodes.Node, nodes.Node | None]] = [(tree, None)]
-    while stack:
-        node, parent = stack.pop()
-        stack.extend((child, node) for child in reversed(list(node.iter_child_nodes())))
-        if isinstance(node, nodes.Name) and node.ctx in ("store", "param"):
-            local.add(node.name)
-            continue
-        if parent is not None and _chain_child(parent) is node:
-            continue  # part of a longer chain, checked with it
-        path = _chain_path(node)
-        if path is None:
-            continue
-        applied_to = getattr(parent, "node", None) is node  # `node | f`, `node is t`, `node()`
-        guarded = applied_to and (
-            (isinstance(parent, nodes.Filter) and parent.name in _GUARD_FILTERS)
-            or (isinstance(parent, nodes.Test) and parent.name in _GUARD_TESTS)
-        )
-        called = applied_to and isinstance(parent, nodes.Call)
-        uses.append(_NameUse(path, guarded, called))
-    return tuple(uses), frozenset(local)
-
-
-def _suggestion(name: str, known: Iterable[str]) -> str | None:
-    """The known name `name` is most likely a typo of, if any."""
-    candidates = [k for k in known if isinstance(k, str)]
-    squashed: dict[str, str] = {}
-    for k in candidates:  # the first spelling wins: vocabularies list canonical names first
-        squashed.setdefault(k.lower().replace("_", ""), k)
-    exact = squashed.get(name.lower().replace("_", ""))
-    if exact is not None:
-        return exact
-    close = difflib.get_close_matches(name.lower(), [k.lower() for k in candidates], n=1)
-    if not close:
-        return None
-    return next(k for k in candidates if k.lower() == close[0])
-
-
-def _unknown_part(
-    use: _NameUse, vocabulary: Vocabulary, guarded: frozenset[tuple[str | int, ...]]
-) -> tuple[int, str | None] | None:
-    """(how many segments of the path are fine, a suggestion) when the path is unknown.
-    A path the template guards anywhere (`{% if x.y is defined %}...{{ x.y }}`) is fine
-    everywhere in it."""
-    root = use.path[0]
-    if root not in vocabulary:
-        return 0, _suggestion(str(root), vocabulary)
-    node = vocabulary[root]
-    for index, segment in enumerate(use.path[1:], start=1):
-        if node is None or isinstance(segment, int):
-            return None  # anything goes below, or an index into a list
-        if segment in node:
-            node = node[segment]
-            continue
-        last = index == len(use.path) - 1
-        if use.called and last and segment in _MAPPING_METHODS:
-            return None
-        if any(use.path[: end + 1] in guarded for end in range(index, len(use.path))):
-            return None
-        return index, _suggestion(str(segment), node)
-    return None
-
-
-def unknown_variables(template: str, vocabulary: Vocabulary, *, mode: str = "text") -> list[str]:
-    """Messages naming each variable (or attribute of a known variable) that `template`
-    reads and `vocabulary` does not know, e.g. "Unknown variable 'contact.frist_name'
-    (did you mean 'contact.firstname'?)."; [] when it names only known ones.
-
-    The save-time check: rendering cannot find these (a missing value renders empty, and
-    only in the branches a sample takes). Names the template assigns itself (loop
-    variables, `{% set %}`) and the sandbox's globals (`range`, `dict`, `cycler`,
-    `joiner`, `namespace`) are not checked, nor names starting with "_" (the sandbox
-    refuses those). An attribute guarded by `| default(...)` or `is defined` may be
-    unknown: the template says it may be missing. Raises InvalidTemplate / UnsafeTemplate
-    like `validate()`."""
-    uses, local = _names_used(template, mode)
-    skip = local | set(_environment(mode, False).globals)
-    guarded = frozenset(use.path for use in uses if use.guarded)
-    messages: list[str] = []
-    for use in uses:
-        if use.path[0] in skip or any(str(s).startswith("_") for s in use.path):
-            continue
-        unknown = _unknown_part(use, vocabulary, guarded)
-        if unknown is None:
-            continue
-        known_part, suggestion = unknown
-        shown = _display(use.path[: known_part + 1])
-        message = f"Unknown variable '{shown}'"
-        if suggestion is not None:
-            message += f" (did you mean '{_display((*use.path[:known_part], suggestion))}'?)"
-        elif known_part == 0:
-            message += f" (known: {', '.join(sorted(vocabulary))})"
-        message += "."
-        if message not in messages:
-            messages.append(message)
-    return messages

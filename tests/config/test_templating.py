@@ -1,4 +1,4 @@
-"""Sandboxed templates for ApiCall endpoints, headers and bodies."""
+"""The template sandbox (config.templating): ApiCall endpoints, headers and bodies, step params."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import uuid
 
 import pytest
 
-from automations import templating
-from automations.templating import (
+from config import templating
+from config.templating import (
     InvalidTemplate,
     TemplateError,
     TemplateRenderError,
     UnsafeTemplate,
     render,
     render_with_report,
+    sandbox,
     validate,
 )
 
@@ -93,7 +94,7 @@ def test_dict_keys_starting_with_an_underscore_are_data():
 
 # --- missing values -------------------------------------------------------------------------
 def test_missing_values_render_empty_and_are_reported(caplog):
-    with caplog.at_level(logging.WARNING, logger="automations.templating"):
+    with caplog.at_level(logging.WARNING, logger="config.templating.sandbox"):
         result = render_with_report(
             "a={{ endUser.nope }} b={{ absent.deep.er }} c={{ ticket.status }}", CONTEXT
         )
@@ -236,14 +237,14 @@ def test_resource_bombs_are_refused_quickly(template, message):
 
 
 def test_output_size_cap_is_exact():
-    limit = templating.MAX_OUTPUT_CHARS
+    limit = sandbox.MAX_OUTPUT_CHARS
     assert len(render("{{ 'x' * n }}", {"n": limit})) == limit
     with pytest.raises(UnsafeTemplate, match="output is longer"):
         render("{{ 'x' * n }}", {"n": limit + 1})
 
 
 def test_render_time_is_capped(monkeypatch):
-    monkeypatch.setattr(templating, "RENDER_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(sandbox, "RENDER_TIMEOUT_SECONDS", 0.05)
     template = "{% for a in range(50000) %}{% if range(1000)|sum %}{% endif %}{% endfor %}"
     with pytest.raises(UnsafeTemplate, match="longer than"):
         render(template, {})
@@ -251,7 +252,7 @@ def test_render_time_is_capped(monkeypatch):
 
 def test_template_source_size_is_capped():
     with pytest.raises(InvalidTemplate, match="longer than"):
-        validate("x" * (templating.MAX_TEMPLATE_CHARS + 1))
+        validate("x" * (sandbox.MAX_TEMPLATE_CHARS + 1))
 
 
 # --- nesting --------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def nested(depth: int, opening: str, closing: str, inner: str = "1") -> str:
     return opening * depth + inner + closing * depth
 
 
-DEEP = templating.MAX_NESTING_DEPTH + 1
+DEEP = sandbox.MAX_NESTING_DEPTH + 1
 
 
 @pytest.mark.parametrize(
@@ -289,7 +290,7 @@ def test_a_template_nested_too_deeply_is_invalid(template, message):
 
 
 def test_nesting_up_to_the_caps_renders():
-    depth = templating.MAX_NESTING_DEPTH
+    depth = sandbox.MAX_NESTING_DEPTH
     assert render("{{ " + nested(depth, "(", ")") + " }}", {}) == "1"
     assert render(nested(depth, "{% if 1 %}", "{% endif %}", "x"), {}) == "x"
     assert render(nested(depth, "{% for x in [1] %}", "{% endfor %}", "x"), {}) == "x"
@@ -303,8 +304,8 @@ def test_nesting_up_to_the_caps_renders():
 def test_recursion_past_the_caps_is_still_an_invalid_template(monkeypatch):
     # With the caps out of the way, Jinja2's recursive parser runs out of stack: that
     # must be a template error too, not a RecursionError.
-    monkeypatch.setattr(templating, "MAX_NESTING_DEPTH", 10**6)
-    monkeypatch.setattr(templating, "MAX_TREE_DEPTH", 10**6)
+    monkeypatch.setattr(sandbox, "MAX_NESTING_DEPTH", 10**6)
+    monkeypatch.setattr(sandbox, "MAX_TREE_DEPTH", 10**6)
     for template in ("{{ " + nested(1000, "(", ")") + " }}", "{{ " + "- " * 2000 + "1 }}"):
         with pytest.raises(InvalidTemplate, match="nested too deeply or is too complex"):
             validate(template)
@@ -312,7 +313,7 @@ def test_recursion_past_the_caps_is_still_an_invalid_template(monkeypatch):
 
 def test_python_compiler_limits_are_an_invalid_template(monkeypatch):
     # 21 nested loops pass Jinja2 but not Python's compiler (20 nested blocks).
-    monkeypatch.setattr(templating, "MAX_NESTING_DEPTH", 10**6)
+    monkeypatch.setattr(sandbox, "MAX_NESTING_DEPTH", 10**6)
     with pytest.raises(InvalidTemplate, match="nested too deeply or is too complex"):
         validate(nested(21, "{% for x in [1] %}", "{% endfor %}", "x"))
 

@@ -1,3 +1,10 @@
+"""The accounts admin: workspaces (with their members), memberships and API keys.
+
+`accounts.admin.common` holds what every app's admin builds on: workspace tenancy
+(`WorkspaceScopedAdmin`, `visible_workspaces`, `scope_to_user`), the rolled-back
+`dry_run` of a service call, and `ReadOnlyInline`.
+"""
+
 from __future__ import annotations
 
 from django import forms
