@@ -49,9 +49,13 @@ test: install $(CHROMIUM)
 fuzz: install
 	$(BIN)/python .ci/fuzz.py
 
+# ruff (PLC0415 included: imports at the top) and import-linter: apps import only
+# downward (config < accounts < contacts < outreach < automations < hub), and no
+# two modules of a package import each other (pyproject.toml's contracts).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

@@ -46,6 +46,10 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+from cryptography.fernet import Fernet
+from psycopg import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHECKS = "not_a_server_error,response_schema_conformance"
@@ -72,8 +76,6 @@ def free_port() -> int:
 def postgres_admin(url: str):
     """A psycopg connection to the server's `postgres` database, and the name of
     the database `url` names."""
-    import psycopg
-
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
@@ -81,8 +83,6 @@ def postgres_admin(url: str):
 
 
 def create_database(url: str) -> None:
-    from psycopg import sql
-
     conn, name = postgres_admin(url)
     with conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
@@ -94,8 +94,6 @@ def create_database(url: str) -> None:
 
 
 def drop_database(url: str) -> None:
-    from psycopg import sql
-
     conn, name = postgres_admin(url)
     with conn:
         conn.execute(
@@ -104,8 +102,6 @@ def drop_database(url: str) -> None:
 
 
 def server_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",

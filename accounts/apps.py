@@ -1,11 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def _sync_periodic_tasks(sender, **kwargs) -> None:
-    from config.periodic_tasks import sync_periodic_tasks
-
-    sync_periodic_tasks()
 
 
 class AccountsConfig(AppConfig):
@@ -13,7 +6,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  registers the OpenAPI bearer scheme
-
-        # After `migrate`, beat's schedule matches config/periodic_tasks.py.
-        post_migrate.connect(_sync_periodic_tasks, sender=self)
+        # Imported here: the scheme's module loads DRF's views, which need settings
+        # and the app registry; the import registers the OpenAPI bearer scheme.
+        from accounts import schema  # noqa: F401, PLC0415

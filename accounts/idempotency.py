@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import IdempotencyKey
-from config.exceptions import Conflict, Unprocessable, ValidationFailed
+from config.exceptions import Conflict, Unprocessable, ValidationFailed, normalise, render_error
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -96,8 +96,6 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         except Exception as exc:
             # Domain errors (4xx) are final answers and replay like successes;
             # anything else frees the key for a retry.
-            from config.exceptions import normalise, render_error
-
             error = normalise(exc)
             if error is None or error.status >= 500:
                 IdempotencyKey.objects.filter(pk=reserved.pk).delete()

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from accounts import services
+from accounts.idempotency import purge_expired
 
 
 @shared_task(name="accounts.purge_revoked_api_keys")
@@ -10,6 +11,4 @@ def purge_revoked_api_keys() -> int:
 
 @shared_task(name="accounts.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
-    from accounts.idempotency import purge_expired
-
     return purge_expired()

@@ -46,7 +46,7 @@ smtp: N emails (--actions, 20,000) over 50 identities (--identities; round
 
 lag: RATE actions a second for SECONDS (--rate 200, --seconds 60: 12,000),
     inserted up front with scheduled_time = T0 + i / RATE, no-op executor, and
-    a REAL `celery -A config beat` (config.beat.SingleBeatScheduler, the
+    a REAL `celery -A config beat` (hub.beat.SingleBeatScheduler, the
     schedule of config/periodic_tasks.py, synced first) sending
     outreach.dispatch_due to the worker instead of this process playing beat.
     Prints p50/p99/max lag (attempt started_at - scheduled_time) overall and

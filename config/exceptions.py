@@ -207,7 +207,7 @@ def is_api_path(path: str) -> bool:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     # Imported here: rest_framework.views loads the authentication classes, which
     # import services, which import this module.
-    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415
 
     response = drf_exception_handler(exc, context)  # keeps WWW-Authenticate, Retry-After
     error = normalise(exc)

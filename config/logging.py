@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+from config.periodic_tasks import PERIODIC_TASKS
+
 
 @cache
 def tick_tasks() -> frozenset[str]:
     """The periodic tasks that run more often than once a minute."""
-    from config.periodic_tasks import PERIODIC_TASKS
-
     return frozenset(p.task for p in PERIODIC_TASKS.values() if p.every_seconds < 60)
 
 

@@ -58,7 +58,9 @@ PERIODIC_TASKS: dict[str, Periodic] = {
 
 def sync_periodic_tasks(declared: dict[str, Periodic] | None = None) -> dict[str, list[str]]:
     """Create, update and delete beat rows so they match `declared`. Idempotent."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    # Imported here: config.logging imports this module while settings load,
+    # before the app registry that models need is ready.
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask  # noqa: PLC0415
 
     declared = PERIODIC_TASKS if declared is None else declared
     report: dict[str, list[str]] = {"created": [], "updated": [], "deleted": []}

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "contacts",
     "outreach",
     "automations",
+    "hub",
 ]
 
 MIDDLEWARE = [
@@ -65,7 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+ROOT_URLCONF = "hub.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -140,7 +141,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # not a warning, which is Celery's default level for redirected output.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+CELERY_BEAT_SCHEDULER = "hub.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
 # Keep a worker's database connection across tasks (Celery closes it after
 # every task otherwise: a new PostgreSQL connection per action); it is still

@@ -9,9 +9,9 @@ class OutreachConfig(AppConfig):
         # Imported here: models and the API serializers need the app registry ready.
         # receivers: suppression, deleted contacts and ESP tracking events stop cadence
         # enrollments.
-        from contacts.profile import contact_actions_reader_set
-        from outreach import receivers  # noqa: F401
-        from outreach.api.contacts import contact_actions_of
+        from contacts.profile import contact_actions_reader_set  # noqa: PLC0415
+        from outreach import receivers  # noqa: F401, PLC0415
+        from outreach.api.contacts import contact_actions_of  # noqa: PLC0415
 
         # A contact's profile (GET /v1/contacts/{id}) shows its actions.
         contact_actions_reader_set(contact_actions_of)

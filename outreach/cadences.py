@@ -81,6 +81,7 @@ from config.exceptions import (
     ValidationFailed,
 )
 from contacts.models import Contact
+from contacts.services import event_record
 from outreach.models import (
     FINAL_STATUSES,
     STEP_ACTION_TYPES,
@@ -442,8 +443,6 @@ def _schedule_step(*, enrollment: Enrollment, step: Step, actor: Actor) -> Actio
 
 
 def _event(enrollment: Enrollment, type: str, actor: Actor, **data: Any) -> None:
-    from contacts.services import event_record
-
     event_record(
         contact=enrollment.contact,
         type=type,

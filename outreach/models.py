@@ -332,18 +332,6 @@ class ActionAttempt(WorkspaceOwned):
         return f"attempt {self.number} of {self.action_id}: {self.outcome}"
 
 
-class SchedulerLock(models.Model):
-    """Leader election for celery beat: only the holder of an unexpired lock
-    sends periodic tasks, so a second beat process does nothing."""
-
-    name = models.CharField(max_length=64, primary_key=True)
-    holder = models.CharField(max_length=200)
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.name} held by {self.holder}"
-
-
 class PendingApproval(Action):
     """The reviewers' approval queue in the admin: actions awaiting a decision."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+
+from outreach.execution import action_claim_due, action_execute, actions_dispatch
+from outreach.execution.runner import batch_run
 
 
 @shared_task(name="outreach.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
     """Every 0.25 s (config/periodic_tasks.py): reclaim, claim, enqueue batches."""
-    from outreach.execution import actions_dispatch
-
     return len(actions_dispatch())
 
 
@@ -18,11 +20,6 @@ def execute_batch(lease_token: str, action_ids: list[int]) -> int:
     """Execute one claimed batch (its sends may still be out when this returns:
     outreach/execution/runner.py). A duplicate or late delivery of this message
     finds its actions attempted or released and does nothing."""
-    from django.conf import settings
-
-    from outreach.execution import actions_dispatch
-    from outreach.execution.runner import batch_run
-
     started = batch_run(lease_token=lease_token, action_ids=action_ids)
     if len(action_ids) >= settings.DISPATCH_BATCH_SIZE:
         # A full batch means a backlog: claim the next batch here too, so a burst
@@ -36,8 +33,6 @@ def execute_batch(lease_token: str, action_ids: list[int]) -> int:
 def execute_action(action_id: int, lease_token: str) -> str:
     """One claimed action: what dispatchers sent before batches (kept so their
     messages still in a broker during an upgrade are executed)."""
-    from outreach.execution import action_execute
-
     return action_execute(action_id=action_id, lease_token=lease_token).status
 
 
@@ -45,8 +40,6 @@ def execute_action(action_id: int, lease_token: str) -> str:
 def dispatch_action(action_id: int) -> str:
     """`execute` and `direct`: claim this one action now, without waiting for
     the next beat tick, and execute it here."""
-    from outreach.execution import action_claim_due, action_execute
-
     claims = action_claim_due(limit=1, action_ids=[action_id])
     if not claims:
         return "not due"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Workspace
+from contacts.models import Contact
 from outreach.models import TYPE_CHANNELS, ActionType, Identity
 from outreach.params import validate_params
 
@@ -92,6 +93,4 @@ def identity_problem(
 
 
 def _contact(workspace: Workspace, contact_id: Any):
-    from contacts.models import Contact
-
     return Contact.objects.for_workspace(workspace).filter(public_id=str(contact_id)).first()

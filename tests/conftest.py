@@ -191,13 +191,13 @@ def anymail_esp(settings):
 
     from django.urls import clear_url_caches
 
-    import config.urls
+    import hub.urls
 
     original = settings.ANYMAIL_ESP
 
     def configure(esp: str | None) -> None:
         settings.ANYMAIL_ESP = esp
-        importlib.reload(config.urls)
+        importlib.reload(hub.urls)
         clear_url_caches()
 
     yield configure

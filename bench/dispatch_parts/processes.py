@@ -134,7 +134,7 @@ class Worker(Process):
 
 
 class Beat(Process):
-    """`celery -A config beat`: config.beat.SingleBeatScheduler (settings'
+    """`celery -A config beat`: hub.beat.SingleBeatScheduler (settings'
     CELERY_BEAT_SCHEDULER) with the schedule config/periodic_tasks.py declares.
     LOG_TICKS=1 so every "Sending due task" line is logged and can be counted."""
 
@@ -152,8 +152,8 @@ class Beat(Process):
         """Start beat with no leader lock held: a beat of an earlier run that was
         killed leaves its lock behind for LOCK_TTL, and this database is the
         bench's own, so the row is dropped."""
-        from config.beat import LOCK_NAME
-        from outreach.models import SchedulerLock
+        from hub.beat import LOCK_NAME
+        from hub.models import SchedulerLock
 
         SchedulerLock.objects.filter(name=LOCK_NAME).delete()
         super().launch()
@@ -162,8 +162,8 @@ class Beat(Process):
         """Seconds from launch until beat held the leader lock."""
         from django.utils import timezone
 
-        from config.beat import LOCK_NAME
-        from outreach.models import SchedulerLock
+        from hub.beat import LOCK_NAME
+        from hub.models import SchedulerLock
 
         lock = SchedulerLock.objects.filter(name=LOCK_NAME)
         while time.perf_counter() - self.launched < timeout:

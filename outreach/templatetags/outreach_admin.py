@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from outreach.admin.actions import STUCK_PARAM, STUCK_VALUE, stuck_q
+from outreach.admin.reviewer_time import when_html
 from outreach.models import Action, ActionStatus, PendingApproval
 
 register = template.Library()
@@ -21,8 +23,6 @@ def when(value: dt.datetime | None) -> str:
     """A time in the one format of the reviewers' pages, in the active (the
     reviewer's) zone with its name and offset, UTC on hover (see
     outreach/admin/reviewer_time.py)."""
-    from outreach.admin.reviewer_time import when_html
-
     return when_html(value)
 
 
@@ -49,8 +49,6 @@ def operations_summary(context: template.Context) -> dict | None:
     `processing` past their lease (beat reclaims those within a second, so any
     that stay mean beat is down), in one query with the action list's own
     queryset. None when the user may not see actions."""
-    from outreach.admin.actions import STUCK_PARAM, STUCK_VALUE, stuck_q
-
     request = context.get("request")
     if request is None or not admin.site.is_registered(Action):
         return None

@@ -1,12 +1,12 @@
 """(e) Two `celery beat` processes at once: only the holder of the leader lock
 sends `outreach.dispatch_due`, and no action is claimed twice.
 
-Both beats run the repository's scheduler (config.beat.SingleBeatScheduler,
+Both beats run the repository's scheduler (hub.beat.SingleBeatScheduler,
 CELERY_BEAT_SCHEDULER) against the same database; a worker executes the
 dispatch ticks and the actions. Wave 1: the two beats start together; exactly
 one takes the lock and sends, the other sends nothing. Then the leader is
 SIGKILLed (no chance to release the lock): the follower takes over once the
-lock expires (config.beat.LOCK_TTL) and wave 2 is dispatched by it. For both
+lock expires (hub.beat.LOCK_TTL) and wave 2 is dispatched by it. For both
 waves every action has exactly one `scheduled → processing` transition, one
 completed attempt and one delivery.
 """
@@ -18,9 +18,10 @@ from collections import Counter
 
 import pytest
 
-from config.beat import LOCK_NAME, LOCK_TTL
+from hub.beat import LOCK_NAME, LOCK_TTL
 from config.periodic_tasks import sync_periodic_tasks
-from outreach.models import Action, ActionAttempt, ActionTransition, SchedulerLock
+from hub.models import SchedulerLock
+from outreach.models import Action, ActionAttempt, ActionTransition
 from tests.reliability.helpers import (
     create_email_actions,
     deliveries,

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from config.beat import LOCK_NAME, acquire_beat_lock, release_beat_lock
-from outreach.models import SchedulerLock
+from hub.beat import LOCK_NAME, acquire_beat_lock, release_beat_lock
+from hub.models import SchedulerLock
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +36,8 @@ def test_a_released_lock_is_free():
 def test_a_follower_scheduler_sends_nothing(monkeypatch):
     from django_celery_beat.schedulers import DatabaseScheduler
 
-    from config import beat
-    from config.beat import SingleBeatScheduler
+    from hub import beat
+    from hub.beat import SingleBeatScheduler
 
     # Beat closes stale connections each tick; inside the test's transaction
     # that would close the test's own connection.

@@ -1,7 +1,7 @@
 """A beat scheduler that only sends periodic tasks while it holds the leader lock.
 
 Two `celery beat` processes (a deploy overlap, a mistake) would otherwise send
-every periodic task twice. The lock is a row (outreach.SchedulerLock) taken
+every periodic task twice. The lock is a row (hub.models.SchedulerLock) taken
 with a conditional UPDATE whose row count is checked, on PostgreSQL and SQLite
 alike: the holder renews it every tick; another process may take it only once
 it has expired (its holder died). A process without the lock sends nothing.
@@ -19,7 +19,9 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
-logger = logging.getLogger("config.beat")
+from hub.models import SchedulerLock
+
+logger = logging.getLogger("hub.beat")
 
 LOCK_NAME = "celery-beat"
 LOCK_TTL = timedelta(seconds=15)
@@ -27,8 +29,6 @@ LOCK_TTL = timedelta(seconds=15)
 
 def acquire_beat_lock(holder: str, *, ttl: timedelta = LOCK_TTL) -> bool:
     """Take or renew the lock for `holder`. True when `holder` holds it."""
-    from outreach.models import SchedulerLock
-
     now = timezone.now()
     taken = SchedulerLock.objects.filter(name=LOCK_NAME, holder=holder).update(
         expires_at=now + ttl
@@ -46,8 +46,6 @@ def acquire_beat_lock(holder: str, *, ttl: timedelta = LOCK_TTL) -> bool:
 
 
 def release_beat_lock(holder: str) -> None:
-    from outreach.models import SchedulerLock
-
     SchedulerLock.objects.filter(name=LOCK_NAME, holder=holder).delete()
 
 
