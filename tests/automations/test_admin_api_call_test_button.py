@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.test import Client
@@ -18,24 +17,11 @@ from tests.automations.test_admin_definitions import (
     make_definition,
     staff_client,
 )
-from tests.automations.test_outbound_http import LocalServer
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "tok_live_Test-Butt0n-s3cret"
 PASSWORD = "pw-Test-Butt0n-s3cret"
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1/32"]
 
 
 @pytest.fixture
