@@ -1,6 +1,6 @@
-"""Helpers for the automation settings tests (seed 004): rows made through the
-services, a check of the ProblemDetails error envelope, and a recording HTTP(S)
-server on loopback for the outbound calls."""
+"""Helpers for the automation settings tests (seed 004): the seed's example, a check
+of the ProblemDetails error envelope, and a recording HTTP(S) server on loopback for
+the outbound calls. Their rows are made by the builders in tests/factories.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from automations import services
-from automations.models import ActionDefinition, Channel, HookAction, Topic, TopicAction
 
 # Seed 004's POST /api/Actions example, as the vendor documents it.
 SEED_API_CALL: dict[str, Any] = {
@@ -28,48 +25,13 @@ SEED_API_CALL: dict[str, Any] = {
     "toolCallTimeoutSeconds": 30,
 }
 
-# What each type needs to be valid (services refuse a definition that could never run).
-TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ApiCall": {"api_endpoint": "https://crm.example.com/api/contacts"},
-    "Reply": {"api_body_template": "Thanks for your message."},
-    "ReplySend": {"api_body_template": "Thanks for your message."},
-    "Send": {"api_body_template": "Thanks for your message."},
-    "Forward": {"forward_recipients": "team@example.com"},
-    "Wait": {"wait_seconds": 0},
-}
+
+# The action definitions' admin.
+DEFINITIONS = "/admin/automations/actiondefinition/"
 
 
-def make_definition(workspace, name: str = "Send reply", **values: Any) -> ActionDefinition:
-    action_type = values.pop("action_type", "ReplySend")
-    fields = {
-        "name": name,
-        "action_type": action_type,
-        **TYPE_DEFAULTS.get(action_type, {}),
-        **values,
-    }
-    return services.action_definition_create(
-        workspace=workspace, values=fields, default_time_zone="UTC"
-    )
-
-
-def make_topic(workspace, name: str = "Billing", **kwargs: Any) -> Topic:
-    return services.topic_create(workspace=workspace, name=name, **kwargs)
-
-
-def make_channel(workspace, name: str = "Support mail", kind: str = "email") -> Channel:
-    return services.channel_create(workspace=workspace, name=name, kind=kind)
-
-
-def make_topic_action(workspace, *, action, topic=None, **kwargs: Any) -> TopicAction:
-    if topic is None and "special_topic" not in kwargs:
-        topic = make_topic(workspace, name=f"Topic for {action.name}")
-    return services.topic_action_create(workspace=workspace, action=action, topic=topic, **kwargs)
-
-
-def make_hook_action(workspace, *, action, hook_name: str = "PreSpam", **kwargs: Any) -> HookAction:
-    return services.hook_action_create(
-        workspace=workspace, hook_name=hook_name, action=action, **kwargs
-    )
+def change_url(definition) -> str:
+    return f"{DEFINITIONS}{definition.pk}/change/"
 
 
 def problem(response, status: int) -> dict:
