@@ -1,15 +1,19 @@
-"""factory_boy factories, and small builders that make rows through the services."""
+"""factory_boy factories, and small make_* builders: rows made through the services
+unless a builder says it writes them directly."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from accounts.models import Membership, Role, Workspace
 from automations import services as automation_services
 from automations.models import ActionDefinition, Channel, HookAction, Topic, TopicAction
+from outreach.models import Action, ActionStatus, Cadence, Step
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -37,6 +41,54 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+# --- outreach ---------------------------------------------------------------
+# Valid params for each type of action.
+ACTION_PARAMS: dict[str, dict[str, str]] = {
+    "send_email": {"to": "pat@example.com", "subject": "Hello", "body": "Hi"},
+    "email_message": {"thread_id": "th_1", "body": "Reply"},
+    "call_contact": {"recipient_phone": "+14155551234", "script": "Say hi"},
+    "send_sms": {"recipient_phone": "+14155551234", "message": "Hi"},
+    "linkedin_message": {"profile_url": "https://www.linkedin.com/in/pat", "message": "Hi"},
+    "update_lifecycle_stage": {"contact_id": "ct_1", "stage": "lead", "reason": "r"},
+    "task": {"title": "Research Pat", "note": "Look at the website"},
+}
+
+
+def make_action_row(workspace, identity, **fields) -> Action:
+    """An action row written directly, not through the services (status, times and
+    relations as given; by default a send_email scheduled for tomorrow)."""
+    created_at = fields.pop("created_at", None)
+    updated_at = fields.pop("updated_at", None)
+    kind = fields.pop("type", "send_email")
+    values = {
+        "workspace": workspace,
+        "identity": identity,
+        "type": kind,
+        "params": dict(ACTION_PARAMS[kind]),
+        "status": ActionStatus.SCHEDULED,
+        "scheduled_time": timezone.now() + timedelta(days=1),
+    }
+    values.update(fields)
+    action = Action.objects.create(**values)
+    stamps = {k: v for k, v in (("created_at", created_at), ("updated_at", updated_at)) if v}
+    if stamps:
+        Action.objects.filter(pk=action.pk).update(**stamps)
+        action.refresh_from_db()
+    return action
+
+
+def make_cadence(workspace, owner, name="Outbound", **fields) -> tuple[Cadence, Step, Step]:
+    """A cadence written directly, with an email step (day 1) and a phone step (day 3)."""
+    cadence = Cadence.objects.create(workspace=workspace, owner=owner, name=name, **fields)
+    email = Step.objects.create(
+        workspace=workspace, cadence=cadence, order=1, day=1, type="email", name="Intro"
+    )
+    call = Step.objects.create(
+        workspace=workspace, cadence=cadence, order=2, day=3, type="phone", multitouch_group_id=7
+    )
+    return cadence, email, call
 
 
 # --- automations ------------------------------------------------------------

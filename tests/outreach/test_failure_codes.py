@@ -23,7 +23,7 @@ from outreach.executors import ExecutionResult, PermanentCode, PermanentError, T
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
 from tests.admin_helpers import grant, logged_in
 from tests.fakes.twilio import FakeTwilio
-from tests.outreach.conftest import PHONE
+from tests.outreach import PHONE
 from tests.smtp_server import running_smtp_server
 
 pytestmark = pytest.mark.django_db
