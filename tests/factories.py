@@ -15,6 +15,8 @@ from automations import services as automation_services
 from automations.models import ActionDefinition, Channel, HookAction, Topic, TopicAction
 from outreach.models import Action, ActionStatus, Cadence, Step
 
+PASSWORD = "correct horse battery staple"  # every UserFactory user's
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -23,7 +25,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}@example.com")
     email = factory.LazyAttribute(lambda u: u.username)
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.django.Password(PASSWORD)
 
 
 class WorkspaceFactory(factory.django.DjangoModelFactory):
@@ -41,6 +43,14 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+def make_staff_member(workspace, username: str, permissions, role=Role.ADMIN, **membership):
+    """A staff user (not a superuser) with `permissions`, a member of `workspace`."""
+    user = UserFactory(username=username, is_staff=True)
+    user.user_permissions.add(*permissions)
+    MembershipFactory(workspace=workspace, user=user, role=role, **membership)
+    return user
 
 
 # --- outreach ---------------------------------------------------------------
