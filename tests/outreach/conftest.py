@@ -1,5 +1,6 @@
 """Fixtures the outreach tests share: the execution engine's (test_execution.py,
-test_failure_codes.py) and the /v2 facade's (test_v2_*.py)."""
+test_failure_codes.py), a fake Twilio the settings point at, and the /v2 facade's
+(test_v2_*.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from outreach import executors
 from outreach.executors import ExecutionResult, pooled_http
 from outreach.models import Action
 from tests.factories import make_action_row
+from tests.fakes.twilio import FakeTwilio
 from tests.outreach import SMS
 
 
@@ -70,3 +72,15 @@ def act(workspace, email_identity, owner):
         return make_action_row(workspace, email_identity, **fields)
 
     return make
+
+
+@pytest.fixture
+def twilio(settings):
+    """A fake Twilio on loopback, with the settings pointing at it."""
+    with FakeTwilio() as fake:
+        settings.TWILIO_BASE_URL = fake.url
+        settings.TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.TWILIO_STATUS_CALLBACK_URL = ""
+        settings.PROVIDER_TIMEOUT_SECONDS = 5
+        yield fake
