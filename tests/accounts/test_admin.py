@@ -8,6 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from tests.admin_helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -16,9 +17,7 @@ pytestmark = pytest.mark.django_db
 def staff_client(owner) -> Client:
     User = get_user_model()
     User.objects.filter(pk=owner.pk).update(is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(owner)
-    return client
+    return logged_in(owner)
 
 
 def test_creating_a_key_in_the_admin_shows_it_once(staff_client, workspace, owner):

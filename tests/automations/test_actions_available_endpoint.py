@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Scope
-from tests.automations import make_definition, problem
+from tests.automations import problem
+from tests.factories import make_definition
 
 pytestmark = pytest.mark.django_db
 

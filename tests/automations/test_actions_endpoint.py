@@ -7,13 +7,8 @@ from django.db import connection
 
 from accounts.models import Membership, Scope
 from automations.models import ActionDefinition, CustomFieldDefinition, HookAction, TopicAction
-from tests.automations import (
-    SEED_API_CALL,
-    make_definition,
-    make_hook_action,
-    make_topic_action,
-    problem,
-)
+from tests.automations import SEED_API_CALL, problem
+from tests.factories import make_definition, make_hook_action, make_topic_action
 
 pytestmark = pytest.mark.django_db
 

@@ -4,43 +4,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.test import Client
 
 from automations.admin.api_test import SAMPLE_CONTEXT
 from automations.models import ActionDefinition
-from tests.automations.test_admin_definitions import (
-    DEFINITIONS,
-    api_call,
-    change_url,
-    make_definition,
-    staff_client,
-)
-from tests.automations.test_outbound_http import LocalServer
+from tests.admin_helpers import staff_client
+from tests.automations import DEFINITIONS, change_url
+from tests.factories import make_api_call, make_reply
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "tok_live_Test-Butt0n-s3cret"
 PASSWORD = "pw-Test-Butt0n-s3cret"
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1/32"]
-
-
-@pytest.fixture
-def staff(owner) -> Client:
-    return staff_client(owner)
 
 
 def button_url(definition: ActionDefinition) -> str:
@@ -60,7 +37,7 @@ def crm_call(workspace, server, name: str = "Update CRM", **values) -> ActionDef
         "override_api_token": TOKEN,
         "tool_call_timeout_seconds": 5,
     }
-    return api_call(workspace, name, **{**fields, **values})
+    return make_api_call(workspace, name, **{**fields, **values})
 
 
 def run(client: Client, definition: ActionDefinition, context: dict | str | None = None):
@@ -70,8 +47,8 @@ def run(client: Client, definition: ActionDefinition, context: dict | str | None
 
 # --- The button and the page --------------------------------------------------------------------
 def test_the_button_shows_on_api_calls_only(staff, workspace):
-    call = api_call(workspace)
-    reply = make_definition(workspace)
+    call = make_api_call(workspace)
+    reply = make_reply(workspace)
     assert f'href="{button_url(call)}"' in staff.get(change_url(call)).content.decode()
     assert button_url(reply) not in staff.get(change_url(reply)).content.decode()
     # The page of a non-ApiCall definition sends back to the definition.
@@ -81,7 +58,7 @@ def test_the_button_shows_on_api_calls_only(staff, workspace):
 
 
 def test_the_page_starts_with_a_sample_context(staff, workspace):
-    response = staff.get(button_url(api_call(workspace)))
+    response = staff.get(button_url(make_api_call(workspace)))
     assert response.status_code == 200
     prefilled = json.loads(response.context["form"]["context"].value())
     assert set(prefilled) >= {"endUser", "ticket", "message"}
@@ -213,7 +190,7 @@ def test_a_template_error_is_shown(staff, workspace, server, allow_loopback):
     [("{nope", "Must be valid JSON"), ("[1, 2]", "Must be a JSON object")],
 )
 def test_the_context_must_be_a_json_object(staff, workspace, text, message):
-    response = run(staff, api_call(workspace), text)
+    response = run(staff, make_api_call(workspace), text)
     assert response.status_code == 200
     assert response.context["outcome"] is None
     assert response.context["form"].errors["context"][0].startswith(message)
@@ -225,17 +202,15 @@ def test_it_needs_change_permission_csrf_and_the_workspace(
 ):
     definition = crm_call(workspace, server)
 
-    viewer = staff_client(member, codenames=("view_actiondefinition",))
+    viewer = staff_client(member, app_label="automations", codenames=("view_actiondefinition",))
     assert viewer.get(button_url(definition)).status_code == 403
     assert run(viewer, definition).status_code == 403
 
-    stranger = staff_client(outsider)
+    stranger = staff_client(outsider, app_label="automations")
     assert stranger.get(button_url(definition)).status_code == 404
     assert run(stranger, definition).status_code == 404
 
-    strict = Client(enforce_csrf_checks=True)
-    staff_client(owner)  # make the owner staff with every automations permission
-    strict.force_login(owner)
+    strict = staff_client(owner, app_label="automations", enforce_csrf_checks=True)
     assert strict.get(button_url(definition)).status_code == 200
     response = strict.post(button_url(definition), {"context": json.dumps(SAMPLE_CONTEXT)})
     assert response.status_code == 403  # no CSRF token

@@ -12,64 +12,20 @@ import re
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import connection
-from django.test import Client
 
 from accounts.models import Membership
 from automations import services
 from automations.admin.definitions import FIELD_NAMES
 from automations.models import ActionDefinition, CustomFieldDefinition
-from tests.admin_helpers import form_data, logged_in, messages_of
-from tests.automations import SEED_API_CALL
+from tests.admin_helpers import field_errors, form_data, logged_in, messages_of, staff_client
+from tests.automations import DEFINITIONS, SEED_API_CALL, change_url
+from tests.factories import make_api_call, make_reply
 
 pytestmark = pytest.mark.django_db
 
-DEFINITIONS = "/admin/automations/actiondefinition/"
 ADD = f"{DEFINITIONS}add/"
 PASSWORD = "pw-Sup3r-s3cret-Basic"
 TOKEN = "tok_live_N0t-f0r-y0ur-3yes"
-
-
-# --- helpers (also used by the other admin test modules) ------------------------------------
-def staff_client(user, *, codenames: tuple[str, ...] | None = None) -> Client:
-    """`user` as staff with the automations permissions (all unless `codenames`), logged in."""
-    from django.contrib.auth.models import Permission
-
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    perms = Permission.objects.filter(content_type__app_label="automations")
-    if codenames is not None:
-        perms = perms.filter(codename__in=codenames)
-    user.user_permissions.add(*perms)
-    return logged_in(user)
-
-
-def field_errors(response) -> dict[str, list[str]]:
-    """The main form's errors by field ("__all__" for the form's own)."""
-    assert response.status_code == 200, response.status_code
-    form = response.context["adminform"].form
-    return {name: list(errors) for name, errors in form.errors.items()}
-
-
-def make_definition(workspace, name: str = "Reply to billing", **values) -> ActionDefinition:
-    fields = {"name": name, "action_type": "Reply", "api_body_template": "Hi!", **values}
-    return services.action_definition_create(
-        workspace=workspace, values=fields, default_time_zone="UTC"
-    )
-
-
-def api_call(workspace, name: str = "Call CRM", **values) -> ActionDefinition:
-    fields = {
-        "action_type": "ApiCall",
-        "api_endpoint": "https://crm.example.com/customers/{{ endUser.customerNumber }}",
-        "api_method": "PUT",
-        "api_body_template": "",
-        **values,
-    }
-    return make_definition(workspace, name, **fields)
-
-
-def change_url(definition: ActionDefinition) -> str:
-    return f"{DEFINITIONS}{definition.pk}/change/"
 
 
 ADD_BASE = {
@@ -87,15 +43,10 @@ def add_data(workspace, **fields) -> dict:
     return {**ADD_BASE, "workspace": str(workspace.pk), **fields}
 
 
-@pytest.fixture
-def staff(owner) -> Client:
-    return staff_client(owner)
-
-
 # --- The list ----------------------------------------------------------------------------
 def test_the_list_shows_name_type_active_and_updated_with_search_and_filters(staff, workspace):
-    make_definition(workspace, "Reply to billing")
-    api_call(workspace, "Call CRM", is_active=False)
+    make_reply(workspace, "Reply to billing")
+    make_api_call(workspace, "Call CRM", is_active=False)
 
     response = staff.get(DEFINITIONS)
     assert response.status_code == 200
@@ -172,7 +123,7 @@ def test_the_default_timezone_is_the_members_own_when_set(staff, workspace, owne
 
 
 def test_editing_through_the_form_changes_only_what_was_changed(staff, workspace):
-    definition = api_call(workspace, action_schedule_time_zone_id="Asia/Tokyo")
+    definition = make_api_call(workspace, action_schedule_time_zone_id="Asia/Tokyo")
     page = staff.get(change_url(definition))
     data = form_data(page)
     data["api_headers"] = '{"X-Ticket": "{{ ticket.id }}"}'
@@ -344,7 +295,7 @@ def test_secrets_are_stored_encrypted_and_never_shown_on_any_page(staff, workspa
 
 def test_a_view_only_user_sees_whether_a_secret_is_stored_not_the_secret(staff, workspace, member):
     definition = _with_secrets(staff, workspace)
-    viewer = staff_client(member, codenames=("view_actiondefinition",))
+    viewer = staff_client(member, app_label="automations", codenames=("view_actiondefinition",))
     response = viewer.get(change_url(definition))
     assert response.status_code == 200
     html = response.content.decode()
@@ -388,7 +339,7 @@ def test_a_new_secret_and_clear_together_is_an_error(staff, workspace):
 
 def test_clearing_the_token_of_a_bearer_call_is_saved_with_a_warning(staff, workspace):
     """As on the API (`"overrideApiToken": ""` clears it): accepted, and said."""
-    definition = api_call(
+    definition = make_api_call(
         workspace, override_api_authentication_type="Bearer", override_api_token=TOKEN
     )
     data = form_data(staff.get(change_url(definition)))
@@ -406,7 +357,7 @@ HEADERS = '{"X-Api-Key": "' + HEADER_KEY + '", "X-Ticket": "{{ ticket.id }}"}'
 
 
 def test_header_values_are_shown_masked_on_every_page(staff, workspace, member):
-    definition = api_call(workspace, api_headers=HEADERS)
+    definition = make_api_call(workspace, api_headers=HEADERS)
     pages = [
         change_url(definition),
         DEFINITIONS,
@@ -420,14 +371,14 @@ def test_header_values_are_shown_masked_on_every_page(staff, workspace, member):
     form = staff.get(change_url(definition)).context["adminform"].form
     assert form["api_headers"].value() == '{"X-Api-Key":"********","X-Ticket":"********"}'
 
-    viewer = staff_client(member, codenames=("view_actiondefinition",))
+    viewer = staff_client(member, app_label="automations", codenames=("view_actiondefinition",))
     html = viewer.get(change_url(definition)).content.decode()
     assert HEADER_KEY not in html
     assert "X-Api-Key" in html and "********" in html
 
 
 def test_a_masked_header_keeps_its_value_and_a_typed_one_replaces_it(staff, workspace):
-    definition = api_call(workspace, api_headers=HEADERS)
+    definition = make_api_call(workspace, api_headers=HEADERS)
     data = form_data(staff.get(change_url(definition)))
     data["description"] = "Updated"
     assert staff.post(change_url(definition), data).status_code == 302
@@ -470,9 +421,9 @@ def test_a_masked_header_with_nothing_stored_is_an_error(staff, workspace):
 def test_staff_of_another_workspace_cannot_see_or_choose_its_definitions(
     workspace, other_workspace, outsider
 ):
-    mine = make_definition(other_workspace, "Globex reply")
-    theirs = make_definition(workspace, "Acme reply")
-    client = staff_client(outsider)
+    mine = make_reply(other_workspace, "Globex reply")
+    theirs = make_reply(workspace, "Acme reply")
+    client = staff_client(outsider, app_label="automations")
 
     listed = client.get(DEFINITIONS).context["cl"].result_list
     assert [d.name for d in listed] == ["Globex reply"]
@@ -507,7 +458,7 @@ def test_a_superuser_chooses_among_every_workspace(db, workspace, other_workspac
 
 # --- Custom fields, delete ---------------------------------------------------------------------
 def test_custom_fields_are_edited_inline(staff, workspace):
-    definition = make_definition(workspace)
+    definition = make_reply(workspace)
     data = form_data(staff.get(change_url(definition)))
     data.update(
         {
@@ -530,7 +481,7 @@ def test_custom_fields_are_edited_inline(staff, workspace):
 
 
 def test_deleting_goes_through_the_service(staff, workspace):
-    definition = make_definition(workspace)
+    definition = make_reply(workspace)
     response = staff.post(f"{DEFINITIONS}{definition.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not ActionDefinition.objects.exists()
@@ -642,7 +593,7 @@ def test_an_unknown_variable_is_an_error_on_its_field_as_on_the_api(staff, works
 def test_the_change_page_previews_the_saved_body_for_the_first_contact(
     staff, workspace, make_contact
 ):
-    definition = make_definition(workspace, api_body_template="Hi {{ endUser.firstName }}!")
+    definition = make_reply(workspace, api_body_template="Hi {{ endUser.firstName }}!")
     page = staff.get(change_url(definition))
     preview = page.context["template_preview"]
     assert preview["body"] == "Hi Jane!" and "Jane Doe" in preview["for"]  # no contact yet
@@ -658,7 +609,7 @@ def test_the_change_page_previews_the_saved_body_for_the_first_contact(
 
 
 def test_an_api_calls_preview_shows_the_request_line_and_body(staff, workspace):
-    definition = api_call(
+    definition = make_api_call(
         workspace, api_body_template='{"status": "{{ ticket.status }}", "n": "{{ contact.name }}"}'
     )
     preview = staff.get(change_url(definition)).context["template_preview"]
@@ -668,7 +619,7 @@ def test_an_api_calls_preview_shows_the_request_line_and_body(staff, workspace):
 
 
 def test_the_preview_button_renders_the_unsaved_form_and_saves_nothing(staff, workspace):
-    definition = make_definition(workspace, api_body_template="Hi!")
+    definition = make_reply(workspace, api_body_template="Hi!")
     data = form_data(staff.get(change_url(definition)))
     data["api_body_template"] = "Hello {{ contact.firstname }}, {{ ticket.stauts }}"
     response = staff.post(f"{DEFINITIONS}{definition.pk}/preview/", data)
@@ -689,8 +640,8 @@ def test_the_preview_button_renders_the_unsaved_form_and_saves_nothing(staff, wo
 
 
 def test_the_preview_needs_the_change_permission(owner, workspace):
-    definition = make_definition(workspace)
-    viewer = staff_client(owner, codenames=("view_actiondefinition",))
+    definition = make_reply(workspace)
+    viewer = staff_client(owner, app_label="automations", codenames=("view_actiondefinition",))
     assert viewer.get(change_url(definition)).status_code == 200
     assert viewer.post(f"{DEFINITIONS}{definition.pk}/preview/", {}).status_code == 403
     assert viewer.post(f"{DEFINITIONS}add/preview/", {}).status_code == 403

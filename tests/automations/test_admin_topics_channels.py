@@ -6,18 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from automations import services
 from automations.engine import fire_hook
 from automations.models import Channel, HookAction, HookRun, Topic, TopicAction
 from contacts.models import Conversation
-from tests.admin_helpers import form_data
-from tests.automations.test_admin_definitions import (
-    field_errors,
-    make_definition,
-    staff_client,
-)
+from tests.admin_helpers import field_errors, form_data, staff_client
+from tests.factories import make_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +24,6 @@ HOOK_ACTIONS = f"{ADMIN}hookaction/"
 RUNS = f"{ADMIN}hookrun/"
 LINKS = "topicaction_set"  # the inline's prefix on topic and channel pages
 HOOK_LINKS = "hookaction_set"
-
-
-@pytest.fixture
-def staff(owner) -> Client:
-    return staff_client(owner)
 
 
 def topic_url(topic: Topic) -> str:
@@ -144,9 +134,9 @@ def test_editing_a_topic_goes_through_topic_update(staff, workspace):
 # --- Topic links inline ---------------------------------------------------------------------------
 def test_links_are_added_inline_and_listed_by_priority(staff, workspace):
     topic = services.topic_create(workspace=workspace, name="Billing", keywords=["invoice"])
-    late = make_definition(workspace, "Late")
-    early = make_definition(workspace, "Early")
-    middle = make_definition(workspace, "Middle")
+    late = make_reply(workspace, "Late")
+    early = make_reply(workspace, "Early")
+    middle = make_reply(workspace, "Middle")
     services.topic_action_create(workspace=workspace, topic=topic, action=late, priority=30)
 
     data = form_data(staff.get(topic_url(topic)))
@@ -174,7 +164,7 @@ def test_links_are_added_inline_and_listed_by_priority(staff, workspace):
 
 
 def test_a_topic_and_its_first_link_are_created_together(staff, workspace):
-    reply = make_definition(workspace, "Auto-reply")
+    reply = make_reply(workspace, "Auto-reply")
     data = form_data(staff.get(f"{TOPICS}add/"))
     data.update(name="Billing", keywords="invoice")
     new_link(data, action=reply, priority=5)
@@ -186,7 +176,7 @@ def test_a_topic_and_its_first_link_are_created_together(staff, workspace):
 
 def test_a_duplicate_link_is_a_readable_error(staff, workspace):
     topic = services.topic_create(workspace=workspace, name="Billing")
-    reply = make_definition(workspace)
+    reply = make_reply(workspace)
     services.topic_action_create(workspace=workspace, topic=topic, action=reply, priority=1)
 
     data = form_data(staff.get(topic_url(topic)))
@@ -200,7 +190,7 @@ def test_a_duplicate_link_is_a_readable_error(staff, workspace):
     assert topic.description == ""  # nothing of the page was saved
 
     # Twice on one page, neither existing yet.
-    other = make_definition(workspace, "Other")
+    other = make_reply(workspace, "Other")
     data = form_data(staff.get(topic_url(topic)))
     new_link(data, action=other, priority=3)
     new_link(data, action=other, priority=4)
@@ -212,10 +202,10 @@ def test_a_duplicate_link_is_a_readable_error(staff, workspace):
 def test_priority_changes_and_deletes_go_through_the_link_services(staff, workspace):
     topic = services.topic_create(workspace=workspace, name="Billing")
     first = services.topic_action_create(
-        workspace=workspace, topic=topic, action=make_definition(workspace, "A"), priority=1
+        workspace=workspace, topic=topic, action=make_reply(workspace, "A"), priority=1
     )
     second = services.topic_action_create(
-        workspace=workspace, topic=topic, action=make_definition(workspace, "B"), priority=2
+        workspace=workspace, topic=topic, action=make_reply(workspace, "B"), priority=2
     )
     data = form_data(staff.get(topic_url(topic)))
     data[f"{LINKS}-0-priority"] = "50"
@@ -237,7 +227,7 @@ def test_a_failure_while_saving_rolls_the_whole_page_back(staff, workspace, monk
     from config.exceptions import Conflict
 
     topic = services.topic_create(workspace=workspace, name="Billing")
-    reply = make_definition(workspace)
+    reply = make_reply(workspace)
     calls = []
 
     def create(**kwargs):
@@ -261,8 +251,8 @@ def test_a_failure_while_saving_rolls_the_whole_page_back(staff, workspace, monk
 
 def test_inline_choices_are_the_topics_workspace_only(staff, workspace, other_workspace):
     topic = services.topic_create(workspace=workspace, name="Billing")
-    mine = make_definition(workspace, "Mine")
-    theirs = make_definition(other_workspace, "Theirs")
+    mine = make_reply(workspace, "Mine")
+    theirs = make_reply(other_workspace, "Theirs")
     services.channel_create(workspace=other_workspace, name="Their mail", kind="email")
     page = staff.get(topic_url(topic))
     form = inline_rows(page).forms[-1]
@@ -279,7 +269,7 @@ def test_inline_choices_are_the_topics_workspace_only(staff, workspace, other_wo
 # --- Channels -------------------------------------------------------------------------------------
 def test_a_channel_with_topic_and_hook_links(staff, workspace):
     topic = services.topic_create(workspace=workspace, name="Billing")
-    reply = make_definition(workspace, "Reply")
+    reply = make_reply(workspace, "Reply")
     data = form_data(staff.get(f"{CHANNELS}add/"))
     data.update(name="Support mail", kind="email")
     response = staff.post(f"{CHANNELS}add/", data)
@@ -312,7 +302,7 @@ def test_a_duplicate_channel_name_is_an_error(staff, workspace):
 
 # --- The link lists -------------------------------------------------------------------------------
 def test_a_definition_is_linked_to_a_hook_from_the_hook_action_list(staff, workspace):
-    reply = make_definition(workspace, "Auto-reply")
+    reply = make_reply(workspace, "Auto-reply")
     page = staff.get(f"{HOOK_ACTIONS}add/")
     data = form_data(page)
     data.update(hook_name="PostTopicDetection", action=str(reply.pk), priority="10")
@@ -341,7 +331,7 @@ def test_a_definition_is_linked_to_a_hook_from_the_hook_action_list(staff, works
 
 
 def test_the_hook_action_list_is_ordered_by_hook_then_priority_and_filters(staff, workspace):
-    a, b, c = (make_definition(workspace, name) for name in "abc")
+    a, b, c = (make_reply(workspace, name) for name in "abc")
     services.hook_action_create(workspace=workspace, hook_name="PreSpam", action=a, priority=5)
     services.hook_action_create(workspace=workspace, hook_name="OnClose", action=b, priority=9)
     services.hook_action_create(workspace=workspace, hook_name="OnClose", action=c, priority=1)
@@ -357,7 +347,7 @@ def test_the_hook_action_list_is_ordered_by_hook_then_priority_and_filters(staff
 
 def test_the_topic_action_list_and_its_form(staff, workspace):
     topic = services.topic_create(workspace=workspace, name="Billing")
-    reply = make_definition(workspace, "Auto-reply")
+    reply = make_reply(workspace, "Auto-reply")
     data = form_data(staff.get(f"{TOPIC_ACTIONS}add/"))
     data.update(topic=str(topic.pk), action=str(reply.pk), priority="3")
     response = staff.post(f"{TOPIC_ACTIONS}add/", data)
@@ -380,12 +370,12 @@ def test_the_topic_action_list_and_its_form(staff, workspace):
 def test_staff_of_another_workspace_see_none_of_it(workspace, other_workspace, outsider):
     topic = services.topic_create(workspace=workspace, name="Billing")
     channel = services.channel_create(workspace=workspace, name="Support mail", kind="email")
-    reply = make_definition(workspace, "Acme reply")
+    reply = make_reply(workspace, "Acme reply")
     link = services.topic_action_create(workspace=workspace, topic=topic, action=reply)
     hook = services.hook_action_create(workspace=workspace, hook_name="PreSpam", action=reply)
     run = fire_hook(workspace=workspace, hook_name="PreSpam", context={})
     services.topic_create(workspace=other_workspace, name="Globex topic")
-    client = staff_client(outsider)
+    client = staff_client(outsider, app_label="automations")
 
     for url in (TOPICS, CHANNELS, TOPIC_ACTIONS, HOOK_ACTIONS, RUNS):
         response = client.get(url)
@@ -418,8 +408,8 @@ def test_staff_of_another_workspace_see_none_of_it(workspace, other_workspace, o
 
 # --- Hook runs ------------------------------------------------------------------------------------
 def test_hook_runs_are_read_only_with_their_steps(staff, workspace):
-    wait = make_definition(workspace, "Pause", action_type="Wait", wait_seconds=60)
-    close = make_definition(workspace, "Close it", action_type="Close")
+    wait = make_reply(workspace, "Pause", action_type="Wait", wait_seconds=60)
+    close = make_reply(workspace, "Close it", action_type="Close")
     services.hook_action_create(
         workspace=workspace, hook_name="OnEscalate", action=wait, priority=1
     )

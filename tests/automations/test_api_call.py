@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -13,7 +12,6 @@ from django.db import connection
 from automations.api_call import apply_mapped, get_path, run_api_call, set_path
 from automations.models import ActionDefinition
 from outreach.executors import PermanentError, TransientError
-from tests.automations.test_outbound_http import LocalServer
 
 CONTEXT = {
     "endUser": {"customerNumber": "C-1001", "email": "ada@example.com", "name": 'Ada "L"'},
@@ -22,17 +20,7 @@ CONTEXT = {
 TOKEN = "tok_live_5ecr3t"
 PASSWORD = "pa55:word!"
 
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture(autouse=True)
-def allow_loopback(settings):
-    settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1/32"]
+pytestmark = pytest.mark.usefixtures("allow_loopback")  # the conftest's, for every test
 
 
 @pytest.fixture

@@ -6,13 +6,8 @@ import pytest
 
 from accounts.models import Scope
 from automations.models import Channel, HookAction, TopicAction
-from tests.automations import (
-    make_channel,
-    make_definition,
-    make_hook_action,
-    make_topic_action,
-    problem,
-)
+from tests.automations import problem
+from tests.factories import make_channel, make_definition, make_hook_action, make_topic_action
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from automations.engine import fire_hook
 from automations.models import HookRun
 from contacts.models import ContactEvent, Conversation
-from tests.automations import drain_steps, make_definition, make_hook_action
+from tests.automations import drain_steps
+from tests.factories import make_definition, make_hook_action
 
 pytestmark = pytest.mark.django_db
 

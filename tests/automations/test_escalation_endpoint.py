@@ -8,7 +8,8 @@ import pytest
 from automations.models import HookRun
 from contacts.models import ContactEvent, Conversation, Message
 from outreach.models import Action, ActionStatus
-from tests.automations import drain_steps, make_definition, make_hook_action
+from tests.automations import drain_steps
+from tests.factories import make_definition, make_hook_action
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 
 from accounts.models import Scope
 from automations.models import HookAction, HookName
-from tests.automations import make_channel, make_definition, make_hook_action, problem
+from tests.automations import problem
+from tests.factories import make_channel, make_definition, make_hook_action
 
 pytestmark = pytest.mark.django_db
 

@@ -12,116 +12,15 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from automations import outbound
 from automations.outbound import BlockedDestination, OutboundError, safe_request, vet
-
-# --- a recording HTTP(S) server -------------------------------------------------------------
-Route = Callable[[dict[str, Any]], tuple[int, dict[str, str], Any]]
-
-
-class LocalServer:
-    """ThreadingHTTPServer in a thread. `routes[path]` answers (status, headers, body), body
-    bytes or an iterable of chunks (sent without Content-Length, then the connection
-    closes). Every request is recorded in `requests`."""
-
-    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None):
-        self.host = host
-        self.requests: list[dict[str, Any]] = []
-        self.routes: dict[str, Route] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                path = self.path.split("?", 1)[0]
-                record = {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": self.rfile.read(length) if length else b"",
-                    "client": self.client_address[0],
-                }
-                server.requests.append(record)
-                route = server.routes.get(path)
-                if route is None:
-                    status, headers, body = 404, {"Content-Type": "text/plain"}, b"not found"
-                else:
-                    status, headers, body = route(record)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if isinstance(body, bytes | str):
-                    body = body.encode() if isinstance(body, str) else body
-                    if "Content-Length" not in headers:
-                        self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(body)
-                else:  # streamed, close-delimited (HTTP/1.0)
-                    self.end_headers()
-                    for chunk in body:
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a client that hung up (timeouts, size caps) is expected here
-
-        self.httpd = Server((host, 0), Handler)
-        self.scheme = "http"
-        if ssl_context is not None:
-            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, path: str = "/", host: str | None = None) -> str:
-        host = host or self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{self.scheme}://{host}:{self.port}{path}"
-
-    def reply(self, path: str, status: int = 200, body: Any = b"", **headers: str) -> None:
-        headers = {k.replace("_", "-"): v for k, v in headers.items()}
-        self.routes[path] = lambda _request: (status, headers, body)
-
-    def redirect(self, path: str, location: str, status: int = 302) -> None:
-        self.reply(path, status, b"", Location=location)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.OUTBOUND_HTTP_ALLOWLIST = ["127.0.0.1/32"]
+from tests.automations import LocalServer
 
 
 class FakeResolver:

@@ -11,8 +11,8 @@ from django.utils import timezone
 from automations.models import ActionDefinition, HookRun, HookStep
 from contacts.models import Conversation
 from outreach.models import Action
-from tests.automations import drain_steps, make_definition, make_topic, problem
-from tests.automations.test_outbound_http import LocalServer
+from tests.automations import LocalServer, drain_steps, problem
+from tests.factories import make_definition, make_topic
 
 pytestmark = pytest.mark.django_db
 

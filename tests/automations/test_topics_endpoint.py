@@ -6,7 +6,8 @@ import pytest
 
 from accounts.models import Scope
 from automations.models import HookRun, Topic, TopicAction
-from tests.automations import drain_steps, make_definition, make_topic, make_topic_action, problem
+from tests.automations import drain_steps, problem
+from tests.factories import make_definition, make_topic, make_topic_action
 
 pytestmark = pytest.mark.django_db
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from tests.factories import PASSWORD
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -100,6 +102,20 @@ def screenshot(page, request) -> Callable[[str], Path]:
         return target
 
     return take
+
+
+@pytest.fixture
+def log_in(page, live_server) -> Callable[..., None]:
+    """`log_in(user, next="/admin/")` logs `user` in through the admin's real login form
+    (with UserFactory's password), to land on `next`."""
+
+    def submit(user, next: str = "/admin/") -> None:
+        page.goto(f"{live_server.url}/admin/login/?next={next}")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+
+    return submit
 
 
 def _slug(text: str) -> str:

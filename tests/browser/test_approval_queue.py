@@ -16,24 +16,17 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.actors import Actor
-from accounts.models import Role
 from outreach import services
 from outreach.models import ActionStatus, ApprovalDecision
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import make_staff_member
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 
 @pytest.fixture
 def reviewer(workspace):
-    user = UserFactory(username="rita@example.org", is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="outreach", codename="approve_action")
-    )
-    MembershipFactory(workspace=workspace, user=user, role=Role.ADMIN)
-    return user
+    approve = Permission.objects.get(content_type__app_label="outreach", codename="approve_action")
+    return make_staff_member(workspace, "rita@example.org", [approve])
 
 
 @pytest.fixture
@@ -101,16 +94,13 @@ def review_url(action) -> re.Pattern:
     return re.compile(rf"/admin/outreach/pendingapproval/{action.pk}/change/$")
 
 
-def test_a_reviewer_works_through_the_queue(reviewer, queue, live_server, page, screenshot):
+def test_a_reviewer_works_through_the_queue(reviewer, queue, live_server, page, screenshot, log_in):
     base = live_server.url
     ids = {name: action.public_id for name, action in queue.items()}
     success = page.locator(".messagelist .success")
 
     # Log in through the real login form.
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "rita@example.org")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(reviewer)
     expect(page.locator("#approval-queue-count")).to_have_text("5")
     screenshot("index")
 

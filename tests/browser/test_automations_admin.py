@@ -16,33 +16,29 @@ import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
-from accounts.models import Role
 from automations.models import ActionDefinition, HookStep, Topic, TopicAction
 from outreach.models import Action, ActionStatus
 from tests.automations import drain_steps
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import make_staff_member
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 BODY = "Hi {{ endUser.firstName }}, thanks for your message about your invoice."
 RENDERED = "Hi Dana, thanks for your message about your invoice."
 
 
 @pytest.fixture
 def reviewer(workspace):
-    user = UserFactory(username="rita@example.org", is_staff=True)
-    user.user_permissions.add(
+    permissions = [
         Permission.objects.get(content_type__app_label="outreach", codename="approve_action"),
         *Permission.objects.filter(content_type__app_label="automations"),
-    )
-    MembershipFactory(workspace=workspace, user=user, role=Role.ADMIN)
-    return user
+    ]
+    return make_staff_member(workspace, "rita@example.org", permissions)
 
 
 def test_staff_set_up_an_auto_reply_that_lands_in_the_queue(
     reviewer, email_identity, make_contact, client_for, owner, workspace, live_server, page,
-    screenshot,
+    screenshot, log_in,
 ):  # fmt: skip
     base = live_server.url
     success = page.locator(".messagelist .success")
@@ -52,10 +48,7 @@ def test_staff_set_up_an_auto_reply_that_lands_in_the_queue(
         return page.locator("fieldset", has=heading)
 
     # Log in through the real login form.
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", "rita@example.org")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(reviewer)
     expect(page.locator("#approval-queue-count")).to_have_text("0")
 
     # 1. The topic.

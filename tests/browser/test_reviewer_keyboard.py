@@ -26,11 +26,10 @@ from accounts.models import Role
 from contacts.models import Contact, Conversation, Direction, Message
 from outreach import services
 from outreach.models import Action, ActionStatus, ApprovalDecision
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, make_staff_member
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 REVIEWER_ZONE = "America/New_York"  # the reviewer's own; the workspace is in Amsterdam
 QUEUE = "/admin/outreach/pendingapproval/"
 
@@ -50,12 +49,8 @@ def utc_when(value: dt.datetime) -> str:
 
 @pytest.fixture
 def reviewer(workspace):
-    user = UserFactory(username="rita@example.org", is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="outreach", codename="approve_action")
-    )
-    MembershipFactory(workspace=workspace, user=user, role=Role.ADMIN, timezone=REVIEWER_ZONE)
-    return user
+    approve = Permission.objects.get(content_type__app_label="outreach", codename="approve_action")
+    return make_staff_member(workspace, "rita@example.org", [approve], timezone=REVIEWER_ZONE)
 
 
 @pytest.fixture
@@ -125,14 +120,6 @@ def queue(workspace, owner, identities, thread):
     }
 
 
-def log_in(page, base: str) -> None:
-    page.goto(f"{base}/admin/login/?next={QUEUE}")
-    page.fill("#id_username", "rita@example.org")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(re.compile(f"{QUEUE}$"))
-
-
 def review_url(action: Action) -> re.Pattern:
     return re.compile(rf"{QUEUE}{action.pk}/change/(\?.*)?$")
 
@@ -159,11 +146,13 @@ def check_preview(page, action: Action, *, to: str, subject: str = "", text: str
     expect(page.locator("#review-keys")).to_be_visible()
 
 
-def test_a_reviewer_walks_the_queue_by_keyboard(reviewer, queue, live_server, page, screenshot):
-    base = live_server.url
+def test_a_reviewer_walks_the_queue_by_keyboard(
+    reviewer, queue, live_server, page, screenshot, log_in
+):
     ids = {name: action.public_id for name, action in queue.items()}
     success = page.locator(".messagelist .success")
-    log_in(page, base)
+    log_in(reviewer, next=QUEUE)
+    expect(page).to_have_url(re.compile(f"{QUEUE}$"))
 
     # The queue shows the drafted reply's recipient and subject, and times in
     # the reviewer's zone.
@@ -258,7 +247,7 @@ def test_a_reviewer_walks_the_queue_by_keyboard(reviewer, queue, live_server, pa
 
 
 def test_the_queue_fits_1440_pixels_without_scrolling_sideways(
-    reviewer, queue, live_server, page, screenshot, other_workspace, owner
+    reviewer, queue, live_server, page, screenshot, other_workspace, owner, log_in
 ):
     # A second workspace adds the Workspace column; long values must wrap, not widen.
     MembershipFactory(workspace=other_workspace, user=reviewer, role=Role.ADMIN)
@@ -283,7 +272,8 @@ def test_the_queue_fits_1440_pixels_without_scrolling_sideways(
         require_approval=True,
         list_id="q3-enterprise-renewals-emea-north",
     )
-    log_in(page, live_server.url)
+    log_in(reviewer, next=QUEUE)
+    expect(page).to_have_url(re.compile(f"{QUEUE}$"))
 
     results = page.locator("#changelist .results")
     expect(results).to_be_visible()

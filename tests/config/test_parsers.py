@@ -25,7 +25,7 @@ from config.parsers import (
 from contacts import services as contact_services
 from contacts.models import Conversation
 from outreach import cadences
-from tests.automations import (
+from tests.factories import (
     make_channel,
     make_definition,
     make_hook_action,

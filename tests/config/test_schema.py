@@ -8,12 +8,7 @@ import yaml
 from django.core.management import call_command
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from tests.automations import (
-    make_channel,
-    make_definition,
-    make_hook_action,
-    make_topic_action,
-)
+from tests.factories import make_channel, make_definition, make_hook_action, make_topic_action
 
 pytestmark = pytest.mark.django_db
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.actors import Actor
 from contacts import services
 from contacts.models import Company, Contact, ContactEvent, Conversation, Message, Note
-from tests.admin_helpers import form_data
+from tests.admin_helpers import form_data, messages_of, staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -27,37 +25,12 @@ COMPANIES = "/admin/contacts/company/"
 SYSTEM = Actor.system("tests")
 
 
-def make_staff(user) -> Client:
-    """A staff user (not a superuser) with every contacts permission, logged in."""
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="contacts"))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def staff(owner) -> Client:
-    return make_staff(owner)
-
-
-def make_contact(workspace, email: str, **properties) -> Contact:
-    return services.contact_create(
-        workspace=workspace, actor=SYSTEM, email=email, properties=properties or None
-    )
-
-
 def listed(response) -> list[str]:
     return sorted(c.email for c in response.context["cl"].result_list)
 
 
 def change_url(contact: Contact) -> str:
     return f"{CONTACTS}{contact.pk}/change/"
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def events_of(contact: Contact) -> list[str]:
@@ -69,14 +42,14 @@ def events_of(contact: Contact) -> list[str]:
 
 
 # --- The list ------------------------------------------------------------------------
-def test_the_list_shows_suppression_at_a_glance(staff, workspace):
-    make_contact(workspace, "plain@example.com")
+def test_the_list_shows_suppression_at_a_glance(staff, workspace, make_contact):
+    make_contact("plain@example.com")
     for email, flag, reason in [
         ("dnc@example.com", "do_not_contact", "asked by phone"),
         ("unsub@example.com", "unsubscribed", "link"),
         ("bounce@example.com", "bounced", "mailbox full"),
     ]:
-        contact = make_contact(workspace, email)
+        contact = make_contact(email)
         services.contact_suppress(contact=contact, flag=flag, reason=reason, actor=SYSTEM)
 
     response = staff.get(CONTACTS)
@@ -90,10 +63,10 @@ def test_the_list_shows_suppression_at_a_glance(staff, workspace):
     assert html.count('class="contactable"') == 1  # only plain@ can be contacted
 
 
-def test_the_list_runs_a_constant_number_of_queries(staff, workspace):
+def test_the_list_runs_a_constant_number_of_queries(staff, workspace, make_contact):
     def add(start: int, count: int) -> None:
         for i in range(start, start + count):
-            make_contact(workspace, f"c{i}@example.com", company=f"Co {i}", country="NL")
+            make_contact(f"c{i}@example.com", company=f"Co {i}", country="NL")
 
     add(0, 2)
     with CaptureQueriesContext(connection) as few:
@@ -105,11 +78,9 @@ def test_the_list_runs_a_constant_number_of_queries(staff, workspace):
     assert len(many) == len(few)
 
 
-def test_search_matches_name_email_job_title_and_company(staff, workspace):
-    make_contact(
-        workspace, "ada@example.com", firstname="Ada", lastname="Lovelace", company="Analytical"
-    )
-    make_contact(workspace, "grace@example.com", firstname="Grace", jobtitle="Rear Admiral")
+def test_search_matches_name_email_job_title_and_company(staff, workspace, make_contact):
+    make_contact("ada@example.com", firstname="Ada", lastname="Lovelace", company="Analytical")
+    make_contact("grace@example.com", firstname="Grace", jobtitle="Rear Admiral")
 
     def search(term: str) -> list[str]:
         return listed(staff.get(CONTACTS, {"q": term}))
@@ -122,12 +93,10 @@ def test_search_matches_name_email_job_title_and_company(staff, workspace):
     assert search("nobody") == []
 
 
-def test_filters_narrow_the_list(staff, workspace):
-    acme = make_contact(
-        workspace, "a@example.com", lifecyclestage="customer", country="NL", company="Acme"
-    )
-    make_contact(workspace, "b@example.com", lifecyclestage="lead", country="DE")
-    dnc = make_contact(workspace, "c@example.com", lead_status="open")
+def test_filters_narrow_the_list(staff, workspace, make_contact):
+    acme = make_contact("a@example.com", lifecyclestage="customer", country="NL", company="Acme")
+    make_contact("b@example.com", lifecyclestage="lead", country="DE")
+    dnc = make_contact("c@example.com", lead_status="open")
     services.contact_suppress(contact=dnc, flag="do_not_contact", reason="x", actor=SYSTEM)
 
     assert listed(staff.get(CONTACTS, {"lifecyclestage__exact": "customer"})) == [acme.email]
@@ -152,9 +121,9 @@ def test_filters_narrow_the_list(staff, workspace):
     ]
 
 
-def test_staff_of_another_workspace_cannot_see_the_contact(workspace, outsider):
-    contact = make_contact(workspace, "secret@example.com")
-    client = make_staff(outsider)
+def test_staff_of_another_workspace_cannot_see_the_contact(workspace, outsider, make_contact):
+    contact = make_contact("secret@example.com")
+    client = staff_client(outsider, app_label="contacts")
 
     response = client.get(CONTACTS)
     assert response.status_code == 200
@@ -212,8 +181,8 @@ def test_adding_a_contact_goes_through_the_services_and_writes_events(staff, wor
     assert note.author == owner
 
 
-def test_editing_a_contact_writes_update_events(staff, workspace):
-    contact = make_contact(workspace, "edit@example.com", firstname="Old", custom_a="1")
+def test_editing_a_contact_writes_update_events(staff, workspace, make_contact):
+    contact = make_contact("edit@example.com", firstname="Old", custom_a="1")
     page = staff.get(change_url(contact))
     assert page.status_code == 200
     data = form_data(page)
@@ -240,14 +209,14 @@ def test_editing_a_contact_writes_update_events(staff, workspace):
     assert update.data["changes"]["custom_a"] == {"from": "1", "to": None}
 
 
-def test_saving_an_unchanged_contact_writes_no_event(staff, workspace):
-    contact = make_contact(workspace, "same@example.com", phone="+14155551234", company="Acme")
+def test_saving_an_unchanged_contact_writes_no_event(staff, workspace, make_contact):
+    contact = make_contact("same@example.com", phone="+14155551234", company="Acme")
     response = staff.post(change_url(contact), form_data(staff.get(change_url(contact))))
     assert response.status_code == 302
     assert events_of(contact) == ["contact.created"]
 
 
-def test_a_bad_phone_is_a_form_error_and_nothing_is_saved(staff, workspace):
+def test_a_bad_phone_is_a_form_error_and_nothing_is_saved(staff, workspace, make_contact):
     response = staff.post(f"{CONTACTS}add/", {**ADD, "workspace": workspace.pk, "phone": "12345"})
 
     assert response.status_code == 200
@@ -258,7 +227,7 @@ def test_a_bad_phone_is_a_form_error_and_nothing_is_saved(staff, workspace):
     assert not Note.objects.exists()
     assert not Company.objects.exists()
 
-    contact = make_contact(workspace, "keep@example.com", phone="+14155551234")
+    contact = make_contact("keep@example.com", phone="+14155551234")
     data = {**form_data(staff.get(change_url(contact))), "phone": "+1 555", "firstname": "X"}
     response = staff.post(change_url(contact), data)
     assert response.status_code == 200
@@ -293,8 +262,8 @@ def test_other_service_errors_land_on_their_fields(staff, workspace):
     assert not Contact.objects.exists()
 
 
-def test_a_duplicate_email_is_a_form_error(staff, workspace):
-    make_contact(workspace, "taken@example.com")
+def test_a_duplicate_email_is_a_form_error(staff, workspace, make_contact):
+    make_contact("taken@example.com")
 
     response = staff.post(
         f"{CONTACTS}add/", {**ADD, "workspace": workspace.pk, "email": "Taken@Example.com"}
@@ -305,7 +274,7 @@ def test_a_duplicate_email_is_a_form_error(staff, workspace):
     assert Contact.objects.count() == 1
     assert ContactEvent.objects.count() == 1  # the first contact's contact.created
 
-    other = make_contact(workspace, "other@example.com")
+    other = make_contact("other@example.com")
     data = {**form_data(staff.get(change_url(other))), "email": "TAKEN@example.com"}
     response = staff.post(change_url(other), data)
     assert response.status_code == 200
@@ -325,8 +294,10 @@ def test_the_add_form_offers_only_visible_workspaces(staff, workspace, other_wor
 
 
 # --- Inlines ---------------------------------------------------------------------------
-def test_the_notes_inline_creates_updates_and_deletes_notes_with_events(staff, workspace, owner):
-    contact = make_contact(workspace, "notes@example.com")
+def test_the_notes_inline_creates_updates_and_deletes_notes_with_events(
+    staff, workspace, owner, make_contact
+):
+    contact = make_contact("notes@example.com")
     data = form_data(staff.get(change_url(contact)))
     data.update({"notes-TOTAL_FORMS": "1", "notes-0-content": "Called, no answer."})
 
@@ -356,8 +327,8 @@ def test_the_notes_inline_creates_updates_and_deletes_notes_with_events(staff, w
     ]
 
 
-def test_the_change_page_shows_the_latest_events_and_conversations(staff, workspace):
-    contact = make_contact(workspace, "busy@example.com")
+def test_the_change_page_shows_the_latest_events_and_conversations(staff, workspace, make_contact):
+    contact = make_contact("busy@example.com")
     for i in range(60):
         services.note_create(contact=contact, actor=SYSTEM, content=f"note {i}")
     thread = Conversation.objects.create(
@@ -389,8 +360,8 @@ def test_the_change_page_shows_the_latest_events_and_conversations(staff, worksp
 
 
 # --- Delete and actions ---------------------------------------------------------------
-def test_deleting_a_contact_keeps_its_events(staff, workspace, owner):
-    contact = make_contact(workspace, "gone@example.com")
+def test_deleting_a_contact_keeps_its_events(staff, workspace, owner, make_contact):
+    contact = make_contact("gone@example.com")
     services.note_create(contact=contact, actor=SYSTEM, content="a note")
     public_id = contact.public_id
 
@@ -409,9 +380,9 @@ def test_deleting_a_contact_keeps_its_events(staff, workspace, owner):
     assert events.get(type="contact.deleted").actor_label == f"admin:{owner.username}"
 
 
-def test_bulk_delete_goes_through_the_service(staff, workspace):
-    first = make_contact(workspace, "one@example.com")
-    second = make_contact(workspace, "two@example.com")
+def test_bulk_delete_goes_through_the_service(staff, workspace, make_contact):
+    first = make_contact("one@example.com")
+    second = make_contact("two@example.com")
 
     response = staff.post(
         CONTACTS,
@@ -423,9 +394,9 @@ def test_bulk_delete_goes_through_the_service(staff, workspace):
     assert ContactEvent.objects.filter(type="contact.deleted").count() == 2
 
 
-def test_the_suppression_actions_go_through_contact_suppress(staff, workspace, owner):
-    first = make_contact(workspace, "one@example.com")
-    second = make_contact(workspace, "two@example.com")
+def test_the_suppression_actions_go_through_contact_suppress(staff, workspace, owner, make_contact):
+    first = make_contact("one@example.com")
+    second = make_contact("two@example.com")
     services.contact_suppress(contact=second, flag="unsubscribed", reason="link", actor=SYSTEM)
 
     response = staff.post(
@@ -452,15 +423,15 @@ def test_the_suppression_actions_go_through_contact_suppress(staff, workspace, o
 
 # --- Companies -------------------------------------------------------------------------
 def test_the_companies_list_shows_contact_counts_in_a_constant_number_of_queries(
-    staff, workspace, other_workspace
+    staff, workspace, other_workspace, make_contact
 ):
     def add_companies(start: int, count: int) -> None:
         for i in range(start, start + count):
             for j in range(i % 3 + 1):
-                make_contact(workspace, f"c{i}-{j}@example.com", company=f"Company {i:02}")
+                make_contact(f"c{i}-{j}@example.com", company=f"Company {i:02}")
 
     add_companies(0, 2)
-    make_contact(other_workspace, "hidden@example.com", company="Hidden Co")
+    make_contact("hidden@example.com", company="Hidden Co", workspace_=other_workspace)
     with CaptureQueriesContext(connection) as few:
         response = staff.get(COMPANIES)
     assert response.status_code == 200
@@ -475,8 +446,8 @@ def test_the_companies_list_shows_contact_counts_in_a_constant_number_of_queries
     assert '<td class="field-contact_count">3</td>' in response.content.decode()
 
 
-def test_companies_are_searchable_and_edited_through_company_update(staff, workspace):
-    contact = make_contact(workspace, "emp@example.com", company="Globodyne")
+def test_companies_are_searchable_and_edited_through_company_update(staff, workspace, make_contact):
+    contact = make_contact("emp@example.com", company="Globodyne")
     company = contact.company
 
     found = staff.get(COMPANIES, {"q": "globo"}).context["cl"].result_list
@@ -518,8 +489,8 @@ def test_adding_a_company_goes_through_the_services(staff, workspace):
     assert Company.objects.count() == 1
 
 
-def test_a_company_with_contacts_cannot_be_deleted(staff, workspace):
-    contact = make_contact(workspace, "emp@example.com", company="Keep Co")
+def test_a_company_with_contacts_cannot_be_deleted(staff, workspace, make_contact):
+    contact = make_contact("emp@example.com", company="Keep Co")
     empty = Company.objects.create(workspace=workspace, name="Empty Co")
 
     assert staff.get(f"{COMPANIES}{contact.company_id}/delete/").status_code == 403

@@ -10,7 +10,6 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -18,6 +17,7 @@ from accounts.actors import Actor
 from contacts import services
 from contacts.models import Company, Contact, ContactEvent
 from contacts.resources import COLUMNS, ContactResource
+from tests.admin_helpers import messages_of, staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -26,26 +26,6 @@ IMPORT = f"{CONTACTS}import/"
 PROCESS = f"{CONTACTS}process_import/"
 EXPORT = f"{CONTACTS}export/"
 SYSTEM = Actor.system("tests")
-
-
-def make_staff(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="contacts"))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def staff(owner) -> Client:
-    return make_staff(owner)
-
-
-def make_contact(workspace, email: str, **properties) -> Contact:
-    return services.contact_create(
-        workspace=workspace, actor=SYSTEM, email=email, properties=properties or None
-    )
 
 
 def csv_text(rows: list[dict], header: list[str] | None = None) -> str:
@@ -94,14 +74,11 @@ def snapshot() -> tuple[int, int, int, list]:
     )
 
 
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
-
-
 # --- Export ----------------------------------------------------------------------------
-def test_export_has_the_header_and_the_visible_workspaces_rows(staff, workspace, other_workspace):
+def test_export_has_the_header_and_the_visible_workspaces_rows(
+    staff, workspace, other_workspace, make_contact
+):
     ada = make_contact(
-        workspace,
         "ada@example.com",
         firstname="Ada",
         lastname="Lovelace",
@@ -116,9 +93,9 @@ def test_export_has_the_header_and_the_visible_workspaces_rows(staff, workspace,
         lead_status="won",
         timezone="Europe/London",
     )
-    grace = make_contact(workspace, "grace@example.com")
+    grace = make_contact("grace@example.com")
     services.contact_suppress(contact=grace, flag="unsubscribed", reason="link", actor=SYSTEM)
-    make_contact(other_workspace, "hidden@example.org")
+    make_contact("hidden@example.org", workspace_=other_workspace)
 
     rows = export(staff)
 
@@ -146,9 +123,9 @@ def test_export_has_the_header_and_the_visible_workspaces_rows(staff, workspace,
     assert (rows[0]["unsubscribed"], rows[0]["company"]) == ("true", "")
 
 
-def test_export_follows_the_list_filters_and_escapes_formulas(staff, workspace):
-    make_contact(workspace, "lead@example.com", lifecyclestage="lead", firstname="=HYPERLINK(1)")
-    make_contact(workspace, "customer@example.com", lifecyclestage="customer")
+def test_export_follows_the_list_filters_and_escapes_formulas(staff, workspace, make_contact):
+    make_contact("lead@example.com", lifecyclestage="lead", firstname="=HYPERLINK(1)")
+    make_contact("customer@example.com", lifecyclestage="customer")
 
     rows = export(staff, lifecyclestage__exact="lead")
 
@@ -156,28 +133,27 @@ def test_export_follows_the_list_filters_and_escapes_formulas(staff, workspace):
     assert rows[0]["firstname"] == "'=HYPERLINK(1)"
 
 
-def test_a_superuser_exports_every_workspace(owner, workspace, other_workspace):
-    make_contact(workspace, "a@example.com")
-    make_contact(other_workspace, "b@example.org")
+def test_a_superuser_exports_every_workspace(owner, workspace, other_workspace, make_contact):
+    make_contact("a@example.com")
+    make_contact("b@example.org", workspace_=other_workspace)
     owner.is_superuser = True
     owner.save(update_fields=["is_superuser"])
-    client = make_staff(owner)
+    client = staff_client(owner, app_label="contacts")
 
     assert sorted(r["email"] for r in export(client)) == ["a@example.com", "b@example.org"]
 
 
 def test_export_needs_the_view_permission(owner, workspace):
-    owner.is_staff = True
-    owner.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(owner)
+    client = staff_client(owner, app_label="contacts", codenames=())  # staff, no permission
     assert client.post(EXPORT, {"format": "0"}).status_code == 403
     assert client.get(IMPORT).status_code == 403
 
 
 # --- Import ----------------------------------------------------------------------------
-def test_importing_a_good_file_creates_and_updates_contacts_with_events(staff, workspace, owner):
-    existing = make_contact(workspace, "known@example.com", firstname="Kim", jobtitle="Intern")
+def test_importing_a_good_file_creates_and_updates_contacts_with_events(
+    staff, workspace, owner, make_contact
+):
+    existing = make_contact("known@example.com", firstname="Kim", jobtitle="Intern")
     text = csv_text(
         [
             {
@@ -248,8 +224,8 @@ def test_importing_a_good_file_creates_and_updates_contacts_with_events(staff, w
     assert labels == {f"admin:{owner.username}"}
 
 
-def test_a_file_with_one_bad_row_imports_nothing(staff, workspace):
-    make_contact(workspace, "known@example.com", firstname="Kim")
+def test_a_file_with_one_bad_row_imports_nothing(staff, workspace, make_contact):
+    make_contact("known@example.com", firstname="Kim")
     text = csv_text(
         [
             {"email": "good@example.com", "phone": "+14155551234", "lifecyclestage": "lead"},
@@ -276,8 +252,8 @@ def test_a_file_with_one_bad_row_imports_nothing(staff, workspace):
     assert snapshot() == before
 
 
-def test_the_import_refuses_to_lift_suppression(staff, workspace):
-    dnc = make_contact(workspace, "dnc@example.com")
+def test_the_import_refuses_to_lift_suppression(staff, workspace, make_contact):
+    dnc = make_contact("dnc@example.com")
     services.contact_suppress(contact=dnc, flag="do_not_contact", reason="x", actor=SYSTEM)
     text = csv_text(
         [
@@ -297,9 +273,9 @@ def test_the_import_refuses_to_lift_suppression(staff, workspace):
     assert snapshot() == before
 
 
-def test_an_export_imports_back_unchanged(staff, workspace):
-    make_contact(workspace, "a@example.com", firstname="=cmd", company="Acme", phone="+14155551234")
-    b = make_contact(workspace, "b@example.com", lifecyclestage="lead")
+def test_an_export_imports_back_unchanged(staff, workspace, make_contact):
+    make_contact("a@example.com", firstname="=cmd", company="Acme", phone="+14155551234")
+    b = make_contact("b@example.com", lifecyclestage="lead")
     services.contact_suppress(contact=b, flag="bounced", reason="hard", actor=SYSTEM)
     rows = export(staff)
     before = snapshot()
@@ -312,8 +288,10 @@ def test_an_export_imports_back_unchanged(staff, workspace):
     assert snapshot() == before  # same values: no change, no event
 
 
-def test_a_row_that_fails_at_confirmation_rolls_back_the_whole_import(staff, workspace):
-    known = make_contact(workspace, "known@example.com")
+def test_a_row_that_fails_at_confirmation_rolls_back_the_whole_import(
+    staff, workspace, make_contact
+):
+    known = make_contact("known@example.com")
     text = csv_text(
         [
             {"email": "new@example.com", "unsubscribed": ""},

@@ -217,7 +217,7 @@ def test_a_deleted_demo_record_comes_back_under_its_id(demo):
 
 
 def test_an_id_already_taken_is_left_alone_and_the_one_used_is_printed(other_workspace):
-    from tests.automations import make_definition
+    from tests.factories import make_definition
 
     taken = make_definition(other_workspace, "Someone else's")
     ActionDefinition.objects.filter(pk=taken.pk).update(id=14)

@@ -10,6 +10,10 @@ from django.test.utils import CaptureQueriesContext
 
 from outreach.executors import ExecutionContext, ExecutionResult, Prepared, idempotency_key_for
 
+# The due SMS of the execution engine's tests (tests/outreach/conftest.py's due_sms).
+PHONE = "+14155551234"
+SMS = {"recipient_phone": PHONE, "message": "Your appointment is in 1 hour!"}
+
 
 def page_plan(client, path: str, params: dict | None = None) -> str:
     """The plan of the last query a GET of `path` ran (a list's page query).

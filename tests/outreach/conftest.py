@@ -1,4 +1,6 @@
-"""Fixtures the execution engine's tests share (test_execution.py, test_failure_codes.py)."""
+"""Fixtures the outreach tests share: the execution engine's (test_execution.py,
+test_failure_codes.py), a fake Twilio the settings point at, and the /v2 facade's
+(test_v2_*.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ import pytest
 
 from outreach import executors
 from outreach.executors import ExecutionResult, pooled_http
-
-PHONE = "+14155551234"
-SMS = {"recipient_phone": PHONE, "message": "Your appointment is in 1 hour!"}
+from outreach.models import Action
+from tests.factories import make_action_row
+from tests.fakes.twilio import FakeTwilio
+from tests.outreach import SMS
 
 
 class Scripted:
@@ -57,3 +60,27 @@ def fresh_pools():
     pooled_http.close_pools()
     yield
     pooled_http.close_pools()
+
+
+@pytest.fixture
+def act(workspace, email_identity, owner):
+    """Write an action row directly, in the workspace with its email identity, owned by
+    `owner` unless told otherwise."""
+
+    def make(**fields) -> Action:
+        fields.setdefault("owner", owner)
+        return make_action_row(workspace, email_identity, **fields)
+
+    return make
+
+
+@pytest.fixture
+def twilio(settings):
+    """A fake Twilio on loopback, with the settings pointing at it."""
+    with FakeTwilio() as fake:
+        settings.TWILIO_BASE_URL = fake.url
+        settings.TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.TWILIO_STATUS_CALLBACK_URL = ""
+        settings.PROVIDER_TIMEOUT_SECONDS = 5
+        yield fake

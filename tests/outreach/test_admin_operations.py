@@ -365,8 +365,7 @@ def test_the_operation_views_only_accept_post_with_a_csrf_token(
 
     assert operator_client.get(retry_url(failed)).status_code == 405
     assert operator_client.get(complete_url(task)).status_code == 405
-    strict = Client(enforce_csrf_checks=True)
-    strict.force_login(operator)
+    strict = logged_in(operator, enforce_csrf_checks=True)
     assert strict.post(retry_url(failed)).status_code == 403
     assert strict.post(complete_url(task)).status_code == 403
     failed.refresh_from_db()

@@ -359,8 +359,7 @@ def test_the_decide_view_only_accepts_post(reviewer_client, propose):
 
 
 def test_decisions_need_the_csrf_token(reviewer, propose):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(reviewer)
+    client = logged_in(reviewer, enforce_csrf_checks=True)
     action = propose()
 
     assert client.post(decide_url(action), {"decision": "approve"}).status_code == 403

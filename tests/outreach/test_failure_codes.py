@@ -22,8 +22,7 @@ from outreach.execution import (
 from outreach.executors import ExecutionResult, PermanentCode, PermanentError, TransientError
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
 from tests.admin_helpers import grant, logged_in
-from tests.fakes.twilio import FakeTwilio
-from tests.outreach.conftest import PHONE
+from tests.outreach import PHONE
 from tests.smtp_server import running_smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -119,17 +118,6 @@ def test_a_retried_action_loses_its_failure_code_and_a_completed_one_has_none(
 
 
 # --- the executors' codes through the engine ------------------------------------------
-@pytest.fixture
-def twilio(settings):
-    with FakeTwilio() as fake:
-        settings.TWILIO_BASE_URL = fake.url
-        settings.TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TWILIO_STATUS_CALLBACK_URL = ""
-        settings.PROVIDER_TIMEOUT_SECONDS = 5
-        yield fake
-
-
 @pytest.mark.parametrize(
     ("to", "code"),
     [

@@ -12,7 +12,6 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import Scope
 from outreach import services
 from outreach.models import Action, ActionStatus, ActionTransition, Identity
-from tests.fakes.twilio import FakeTwilio
 
 pytestmark = pytest.mark.django_db
 
@@ -440,17 +439,6 @@ def test_other_methods_are_405(owner_client, make_sms):
 
 
 # --- Through the real executor ----------------------------------------------------------
-@pytest.fixture
-def twilio(settings):
-    with FakeTwilio() as fake:
-        settings.TWILIO_BASE_URL = fake.url
-        settings.TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TWILIO_STATUS_CALLBACK_URL = ""
-        settings.PROVIDER_TIMEOUT_SECONDS = 5
-        yield fake
-
-
 def test_a_scheduled_sms_runs_and_reads_completed_or_failed(owner_client, sms_identity, twilio):
     due = "2020-01-01T00:00:00Z"
     ok = schedule(

@@ -16,7 +16,8 @@ from openapi_schema_validator import OAS30StrictValidator, oas30_format_checker
 
 from accounts.models import Membership, Scope
 from outreach.api.salesloft import filters
-from outreach.models import Action, ActionStatus, Cadence, Step
+from outreach.models import Action, ActionStatus
+from tests.factories import make_action_row, make_cadence
 from tests.outreach import page_plan
 
 pytestmark = pytest.mark.django_db
@@ -27,50 +28,6 @@ OAS_NAME = "salesloft-actions.oas.json"
 OAS_PATH = Path(filters.__file__).with_name(OAS_NAME)
 SHARED_OAS_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / OAS_NAME
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
-
-PARAMS = {
-    "send_email": {"to": "pat@example.com", "subject": "Hello", "body": "Hi"},
-    "email_message": {"thread_id": "th_1", "body": "Reply"},
-    "call_contact": {"recipient_phone": "+14155551234", "script": "Say hi"},
-    "send_sms": {"recipient_phone": "+14155551234", "message": "Hi"},
-    "linkedin_message": {"profile_url": "https://www.linkedin.com/in/pat", "message": "Hi"},
-    "update_lifecycle_stage": {"contact_id": "ct_1", "stage": "lead", "reason": "r"},
-    "task": {"title": "Research Pat", "note": "Look at the website"},
-}
-
-
-# --- helpers shared with the other test_v2_* modules ----------------------------
-def new_action(workspace, identity, **fields) -> Action:
-    """An action row written directly (status, times and relations as given)."""
-    created_at = fields.pop("created_at", None)
-    updated_at = fields.pop("updated_at", None)
-    kind = fields.pop("type", "send_email")
-    values = {
-        "workspace": workspace,
-        "identity": identity,
-        "type": kind,
-        "params": dict(PARAMS[kind]),
-        "status": ActionStatus.SCHEDULED,
-        "scheduled_time": timezone.now() + timedelta(days=1),
-    }
-    values.update(fields)
-    action = Action.objects.create(**values)
-    stamps = {k: v for k, v in (("created_at", created_at), ("updated_at", updated_at)) if v}
-    if stamps:
-        Action.objects.filter(pk=action.pk).update(**stamps)
-        action.refresh_from_db()
-    return action
-
-
-def new_cadence(workspace, owner, name="Outbound", **fields) -> tuple[Cadence, Step, Step]:
-    cadence = Cadence.objects.create(workspace=workspace, owner=owner, name=name, **fields)
-    email = Step.objects.create(
-        workspace=workspace, cadence=cadence, order=1, day=1, type="email", name="Intro"
-    )
-    call = Step.objects.create(
-        workspace=workspace, cadence=cadence, order=2, day=3, type="phone", multitouch_group_id=7
-    )
-    return cadence, email, call
 
 
 def load_oas() -> dict:
@@ -126,18 +83,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@pytest.fixture
-def act(workspace, email_identity, owner):
-    def make(**fields) -> Action:
-        fields.setdefault("owner", owner)
-        return new_action(workspace, email_identity, **fields)
-
-    return make
-
-
 # --- shape ----------------------------------------------------------------------
 def test_a_cadence_action_reads_like_the_seed(owner_client, act, workspace, owner, make_contact):
-    cadence, _, call = new_cadence(workspace, owner)
+    cadence, _, call = make_cadence(workspace, owner)
     contact = make_contact("pat@example.com")
     due = at("2024-01-01T00:00:00+00:00")
     action = act(
@@ -189,7 +137,7 @@ def test_a_cadence_action_reads_like_the_seed(owner_client, act, workspace, owne
 
 
 def test_a_one_off_action_omits_the_relations_it_lacks(owner_client, workspace, email_identity):
-    action = new_action(workspace, email_identity, owner=None)  # no owner, contact, cadence
+    action = make_action_row(workspace, email_identity, owner=None)  # no owner, contact, cadence
     (record,) = owner_client.get("/v2/actions").json()["data"]
     assert set(record) == {
         "id",
@@ -350,8 +298,8 @@ def test_ids_in_every_spelling(owner_client, act):
 
 
 def test_relation_filters(owner_client, act, workspace, owner, make_contact):
-    cadence, email, call = new_cadence(workspace, owner)
-    other_cadence, other_email, _ = new_cadence(workspace, owner, name="Other")
+    cadence, email, call = make_cadence(workspace, owner)
+    other_cadence, other_email, _ = make_cadence(workspace, owner, name="Other")
     pat, sam = make_contact("pat@example.com"), make_contact("sam@example.com")
     a = act(cadence=cadence, step=email, contact=pat)
     b = act(cadence=cadence, step=call, contact=sam, multitouch_group_id=7, type="call_contact")
@@ -606,7 +554,7 @@ def test_unknown_parameters_and_empty_filters_are_ignored(owner_client, act):
 def test_the_list_runs_a_constant_number_of_queries(
     owner_client, act, workspace, owner, make_contact, django_assert_num_queries
 ):
-    cadence, email, call = new_cadence(workspace, owner)
+    cadence, email, call = make_cadence(workspace, owner)
     contact = make_contact("pat@example.com")
     for n in range(60):
         act(cadence=cadence, step=call if n % 2 else email, contact=contact, type="call_contact")
@@ -652,7 +600,7 @@ def test_the_vendored_definition_is_salesloft_s():
 def test_records_and_metadata_validate_against_salesloft_s_definition(
     owner_client, member_client, act, workspace, owner, member, make_contact
 ):
-    cadence, email, call = new_cadence(workspace, owner)
+    cadence, email, call = make_cadence(workspace, owner)
     contact = make_contact("pat@example.com")
     act(cadence=cadence, step=email, contact=contact, status=ActionStatus.PENDING_APPROVAL)
     act(

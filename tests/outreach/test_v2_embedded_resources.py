@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Scope
 from outreach.models import ActionStatus, CadenceSharing
-from tests.outreach.test_v2_actions_endpoint import new_action, new_cadence
+from tests.factories import make_cadence
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +25,9 @@ def path_of(href: str) -> str:
 
 
 @pytest.fixture
-def act(workspace, email_identity, owner):
-    def make(**fields):
-        fields.setdefault("owner", owner)
-        return new_action(workspace, email_identity, **fields)
-
-    return make
-
-
-@pytest.fixture
 def full_set(act, workspace, owner, make_contact):
     """Cadence actions of every kind, a task and a one-off action."""
-    cadence, email, call = new_cadence(workspace, owner)
+    cadence, email, call = make_cadence(workspace, owner)
     contact = make_contact("pat@example.com", firstname="Pat", lastname="Lee", jobtitle="CTO")
     return [
         act(cadence=cadence, step=email, contact=contact),
@@ -99,7 +90,7 @@ def test_person_record(owner_client, make_contact):
 
 
 def test_cadence_and_step_records(owner_client, workspace, owner):
-    cadence, email, call = new_cadence(workspace, owner)
+    cadence, email, call = make_cadence(workspace, owner)
     data = owner_client.get(f"/v2/cadences/{cadence.id}").json()["data"]
     assert {k: data[k] for k in ("id", "name", "team_cadence", "shared", "active")} == {
         "id": cadence.id,
@@ -135,7 +126,7 @@ def test_cadence_and_step_records(owner_client, workspace, owner):
 def test_sms_and_linkedin_steps_are_other(owner_client, workspace, owner):
     from outreach.models import Step
 
-    cadence, _, _ = new_cadence(workspace, owner)
+    cadence, _, _ = make_cadence(workspace, owner)
     sms = Step.objects.create(workspace=workspace, cadence=cadence, order=3, day=4, type="sms")
     assert owner_client.get(f"/v2/steps/{sms.id}").json()["data"]["type"] == "other"
 
@@ -143,9 +134,9 @@ def test_sms_and_linkedin_steps_are_other(owner_client, workspace, owner):
 def test_a_personal_cadence_is_its_owner_s_and_the_admins(
     owner_client, member_client, client_for, workspace, owner, member
 ):
-    mine, my_step, _ = new_cadence(workspace, member, sharing=CadenceSharing.PERSONAL)
-    theirs, their_step, _ = new_cadence(workspace, owner, name="Private", sharing="personal")
-    team, team_step, _ = new_cadence(workspace, owner, name="Team")
+    mine, my_step, _ = make_cadence(workspace, member, sharing=CadenceSharing.PERSONAL)
+    theirs, their_step, _ = make_cadence(workspace, owner, name="Private", sharing="personal")
+    team, team_step, _ = make_cadence(workspace, owner, name="Team")
     assert member_client.get(f"/v2/cadences/{mine.id}").status_code == 200
     assert member_client.get(f"/v2/steps/{my_step.id}").status_code == 200
     assert member_client.get(f"/v2/cadences/{team.id}").status_code == 200
