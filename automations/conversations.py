@@ -41,6 +41,7 @@ from automations.context import hook_context
 from automations.engine import fire_hook
 from automations.models import HookName, HookRun, StepStatus
 from config.exceptions import DomainError, InvalidTransition
+from config.queue import PermanentError
 from contacts import services as contact_services
 from contacts.models import (
     Contact,
@@ -51,7 +52,6 @@ from contacts.models import (
     EscalationStatus,
     Message,
 )
-from outreach.executors import PermanentError
 
 logger = logging.getLogger("automations.conversations")
 

@@ -19,7 +19,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -35,8 +34,7 @@ from automations.models import (
     StepStatus,
     TopicAction,
 )
-from config.queue import claim_due
-from outreach.executors import PermanentError, TransientError
+from config.queue import PermanentError, TransientError, backoff_seconds, claim_due
 
 logger = logging.getLogger("automations.engine")
 
@@ -248,8 +246,7 @@ def _retry(step: HookStep, message: str) -> str:
         lease_token=None,
         lease_expires_at=None,
         error=message,
-        due_at=timezone.now()
-        + timedelta(seconds=settings.ACTION_RETRY_BASE_SECONDS * 2 ** (step.attempts - 1)),
+        due_at=timezone.now() + timedelta(seconds=backoff_seconds(step.attempts)),
     )
     return "retrying"
 

@@ -23,9 +23,9 @@ from typing import Any
 from accounts.actors import Actor
 from automations.models import ActionDefinition, ActionDefinitionType, HookRun, HookStep
 from config.exceptions import DomainError
+from config.queue import PermanentError
 from config.templating import TemplateError, render
 from contacts.models import Conversation, ConversationStatus, Message
-from outreach.executors import PermanentError
 from outreach.models import Identity, IdentityChannel
 
 T = ActionDefinitionType

@@ -20,7 +20,7 @@ from django import forms
 
 from automations.api_call import run_api_call
 from automations.models import ActionDefinition
-from outreach.executors import PermanentError, TransientError
+from config.queue import PermanentError, TransientError
 
 MAX_CONTEXT_CHARS = 100_000
 

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 
 import httpx
 from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from outreach.executors import ExecutionContext, TransientError
+from config.queue import TransientError
+from outreach.executors import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
 # Failures before the request left this machine: the provider cannot have acted.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def transport_error(provider: str, exc: httpx.TransportError) -> TransientError:

@@ -75,14 +75,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.queue import ExecutionError, PermanentError, TransientError
 from outreach.executors import (
     ExecutionContext,
-    ExecutionError,
     ExecutionResult,
     PermanentCode,
-    PermanentError,
     Prepared,
-    TransientError,
     execute_whole,
     register,
 )

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from accounts.actors import Actor
 from config.exceptions import ValidationFailed
-from outreach.executors import (
-    ExecutionContext,
-    ExecutionResult,
-    PermanentCode,
-    PermanentError,
-    register,
-)
+from config.queue import PermanentError
+from outreach.executors import ExecutionContext, ExecutionResult, PermanentCode, register
 
 
 @register

@@ -63,21 +63,16 @@ from xml.sax.saxutils import escape
 import httpx
 from django.conf import settings
 
+from config.queue import PermanentError, TransientError, parse_retry_after
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
     PermanentCode,
-    PermanentError,
     Prepared,
-    TransientError,
     execute_whole,
     register,
 )
-from outreach.executors.common import (
-    parse_retry_after,
-    record_outbound_message,
-    transport_error,
-)
+from outreach.executors.common import record_outbound_message, transport_error
 from outreach.executors.pooled_http import pooled_client
 
 logger = logging.getLogger(__name__)
