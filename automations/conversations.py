@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
-from automations.context import hook_context
-from automations.engine import fire_hook
+from automations.context import addressed_to, hook_context
+from automations.engine import StageHandler, hook_fire
 from automations.models import HookName, HookRun, StepStatus
 from config.exceptions import DomainError, InvalidTransition
 from config.queue import PermanentError
@@ -52,6 +52,8 @@ from contacts.models import (
     EscalationStatus,
     Message,
 )
+from outreach.selectors import email_identity_for
+from outreach.services import action_create
 
 logger = logging.getLogger("automations.conversations")
 
@@ -108,7 +110,7 @@ def conversation_escalate(
             actor,
             {"conversation_id": conversation.public_id, "reason": reason[:200], "to": to},
         )
-        return fire_hook(
+        return hook_fire(
             workspace=workspace,
             hook_name=HookName.ON_ESCALATE,
             context=context,
@@ -123,9 +125,6 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
     It goes out as an outreach action like everything else (no approval: it is
     addressed to a colleague, and its contact is not the customer's, so the
     customer's suppression does not hold it back)."""
-    from automations.step_executors import email_identity_for
-    from outreach.services import action_create
-
     messages = list(conversation.messages.order_by("-sent_at", "-id")[:HANDOFF_TRANSCRIPT_MESSAGES])
     transcript = "\n\n".join(
         f"[{m.sent_at:%Y-%m-%d %H:%M} UTC] {m.from_address}:\n{m.body}" for m in reversed(messages)
@@ -144,7 +143,9 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
                 actor=Actor.system("automation:escalation"),
                 contact=None,
                 type="send_email",
-                identity=email_identity_for(run),
+                identity=email_identity_for(
+                    workspace=run.workspace, to_address=addressed_to(run.context)
+                ),
                 params={
                     "to": to,
                     "subject": f"Escalated: {conversation.subject or conversation.public_id}"[:998],
@@ -199,7 +200,7 @@ def _finish_escalation(run: HookRun) -> HookRun | None:
             conversation.escalation_status,
             error,
         )
-        return fire_hook(
+        return hook_fire(
             workspace=run.workspace,
             hook_name=HookName.ON_ESCALATE_FAILED if error else HookName.POST_ESCALATE,
             context=context,
@@ -228,7 +229,7 @@ def conversation_close(
             context = hook_context(contact, conversation, _last_message(conversation))
         context = {**context, "ticket": {**(context.get("ticket") or {}), "status": "closed"}}
         _record(contact, "conversation.closed", actor, {"conversation_id": conversation.public_id})
-        return fire_hook(
+        return hook_fire(
             workspace=workspace,
             hook_name=HookName.ON_CLOSE,
             context=context,
@@ -301,7 +302,7 @@ def call_pickup(
                 "to": to_number,
                 "transcript": transcript,
             }
-            run = fire_hook(
+            run = hook_fire(
                 workspace=workspace,
                 hook_name=HookName.ON_PHONE_PICKUP,
                 context=context,
@@ -318,17 +319,19 @@ def call_pickup(
     return conversation, run
 
 
-# --- The next stage of each chain -------------------------------------------------------
-def advance_conversation_stage(run: HookRun) -> HookRun | None:
-    if run.next_stage == "escalate":
-        return _finish_escalation(run)
-    if run.next_stage == "pickup_say":
-        return fire_hook(
-            workspace=run.workspace,
-            hook_name=HookName.ON_PHONE_PICKUP_SAY,
-            context=run.context,
-            channel=run.channel,
-            contact=run.contact,
-            conversation=run.conversation,
-        )
-    return None
+# --- The next stage of each chain (registered with the engine by AutomationsConfig.ready) ---
+def _pickup_say(run: HookRun) -> HookRun:
+    return hook_fire(
+        workspace=run.workspace,
+        hook_name=HookName.ON_PHONE_PICKUP_SAY,
+        context=run.context,
+        channel=run.channel,
+        contact=run.contact,
+        conversation=run.conversation,
+    )
+
+
+STAGE_HANDLERS: dict[str, StageHandler] = {
+    "escalate": _finish_escalation,
+    "pickup_say": _pickup_say,
+}

@@ -16,7 +16,7 @@ from django.utils.html import strip_tags
 
 from accounts.actors import Actor
 from automations.context import end_user_context
-from automations.engine import fire_hook
+from automations.engine import hook_fire
 from automations.inbound import inbound_message_receive
 from automations.models import HookAction, HookName
 from config.exceptions import DomainError
@@ -33,7 +33,7 @@ def _fire(hook_name: str, contact, extra: dict | None = None) -> None:
     ).exists()
     if not linked:
         return
-    fire_hook(
+    hook_fire(
         workspace=contact.workspace,
         hook_name=hook_name,
         context={"endUser": end_user_context(contact), **(extra or {})},
