@@ -11,12 +11,11 @@ class AutomationsConfig(AppConfig):
         # executors and pipeline stages through its registries, not by importing
         # the modules that define them (they import the engine).
         from automations import (  # noqa: PLC0415
-            conversations,
             engine,
-            inbound,
             receivers,  # noqa: F401  (contact and inbound-email hooks)
             step_executors,
         )
+        from automations.services import conversations, inbound  # noqa: PLC0415
 
         engine.step_executors_register(step_executors.STEP_EXECUTORS)
         engine.stage_handlers_register(inbound.STAGE_HANDLERS | conversations.STAGE_HANDLERS)

@@ -15,7 +15,7 @@ The engine runs what other modules offer through two registries, filled by
 `AutomationsConfig.ready` (automations/apps.py), so it imports none of them (they
 all import it): a definition type's step executor (automations.step_executors),
 and a pipeline stage's handler, which starts the run after a completed run that
-named it as its `next_stage` (automations.inbound, automations.conversations).
+named it as its `next_stage` (automations.services.inbound, automations.services.conversations).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from django.utils.html import strip_tags
 from accounts.actors import Actor
 from automations.context import end_user_context
 from automations.engine import hook_fire
-from automations.inbound import inbound_message_receive
 from automations.models import HookAction, HookName
+from automations.services.inbound import inbound_message_receive
 from config.exceptions import DomainError
 from contacts.models import Direction, Message
 from contacts.signals import contact_added, contact_deleted, contact_updated

@@ -27,9 +27,9 @@ from accounts.actors import Actor
 from automations import selectors
 from automations.api_call import apply_mapped, run_api_call
 from automations.context import addressed_to, template_context
-from automations.conversations import conversation_close
 from automations.engine import StepExecutor
 from automations.models import ActionDefinition, ActionDefinitionType, HookRun
+from automations.services.conversations import conversation_close
 from automations.topics import context_with_topic
 from config.exceptions import DomainError, InvalidTransition
 from config.queue import PermanentError

@@ -4,6 +4,8 @@
 - definitions.py: action definitions (what can run);
 - topics.py: topics and channels;
 - links.py: topic and hook links (when and in which order);
+- inbound.py: an inbound message and the pipeline it starts;
+- conversations.py: an escalation, a close, a phone pickup;
 
 the hook engine's own writes (hook_fire, topic_actions_run, steps) are
 automations.engine's.
@@ -28,6 +30,11 @@ from automations.services.checks import (
     masked_headers,
     normalise_time_zone,
 )
+from automations.services.conversations import (
+    call_pickup,
+    conversation_close,
+    conversation_escalate,
+)
 from automations.services.definitions import (
     API_METHODS,
     DEFINITION_FIELDS,
@@ -43,6 +50,7 @@ from automations.services.definitions import (
     definition_run_warnings,
     definition_template_problems,
 )
+from automations.services.inbound import inbound_message_receive
 from automations.services.links import (
     BULK_LIMIT,
     PRIORITY_MAX,
@@ -89,6 +97,7 @@ __all__ = [
     "action_definition_create",
     "action_definition_delete",
     "action_definition_update",
+    "call_pickup",
     "channel_create",
     "channel_delete",
     "channel_update",
@@ -98,10 +107,13 @@ __all__ = [
     "check_json_object",
     "check_json_schema",
     "check_pattern",
+    "conversation_close",
+    "conversation_escalate",
     "definition_run_warnings",
     "definition_template_problems",
     "hook_action_bulk_create",
     "hook_action_create",
+    "inbound_message_receive",
     "link_delete",
     "link_update_priority",
     "masked_headers",
