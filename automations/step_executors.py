@@ -34,7 +34,8 @@ from automations.topics import context_with_topic
 from config.exceptions import DomainError, InvalidTransition
 from config.queue import PermanentError
 from config.templating import TemplateError, render
-from contacts.models import Conversation, ConversationStatus, Message
+from contacts.models import Conversation, ConversationStatus
+from contacts.services import conversation_set_status, message_delete
 from outreach.models import Identity, IdentityChannel
 from outreach.selectors import email_identity_for
 from outreach.services import action_create
@@ -171,15 +172,13 @@ def close(run: HookRun, definition: ActionDefinition) -> dict:
 
 
 def mark_spam(run: HookRun, definition: ActionDefinition) -> dict:
-    conversation = _conversation(run)
-    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.SPAM)
+    conversation_set_status(conversation=_conversation(run), status=ConversationStatus.SPAM)
     return {"conversation_status": ConversationStatus.SPAM}
 
 
 def delete_message(run: HookRun, definition: ActionDefinition) -> dict:
     message_id = (run.context.get("message") or {}).get("id")
-    deleted, _ = Message.objects.filter(workspace=run.workspace, pk=message_id).delete()
-    return {"deleted": bool(deleted)}
+    return {"deleted": message_delete(workspace_id=run.workspace_id, message_id=message_id)}
 
 
 def topic_detection(run: HookRun, definition: ActionDefinition) -> dict:

@@ -80,18 +80,8 @@ def conversation_escalate(
 ) -> HookRun:
     """Start an escalation (409 when the conversation is not open, or one is under way)."""
     with transaction.atomic():
-        started = (
-            Conversation.objects.filter(
-                pk=conversation.pk, workspace=workspace, status=ConversationStatus.OPEN
-            )
-            .exclude(escalation_status=EscalationStatus.PENDING)
-            .update(
-                escalation_status=EscalationStatus.PENDING,
-                escalation_reason=reason[:500],
-                escalated_to=to,
-                escalated_at=None,
-                updated_at=timezone.now(),
-            )
+        started = contact_services.conversation_escalation_start(
+            conversation=conversation, reason=reason, to=to
         )
         conversation.refresh_from_db()
         if not started:
@@ -178,12 +168,9 @@ def _finish_escalation(run: HookRun) -> HookRun | None:
                 handoff = _handoff(run, conversation, escalation["to"])
             except PermanentError as exc:
                 error = exc.message
-        now = timezone.now()
-        conversation.escalation_status = (
-            EscalationStatus.FAILED if error else EscalationStatus.ESCALATED
+        contact_services.conversation_escalation_finish(
+            conversation=conversation, failed=bool(error), at=timezone.now()
         )
-        conversation.escalated_at = None if error else now
-        conversation.save(update_fields=["escalation_status", "escalated_at", "updated_at"])
         escalation.update(
             status=conversation.escalation_status, error=error, handoffAction=handoff or None
         )
@@ -216,10 +203,8 @@ def conversation_close(
 ) -> HookRun:
     """Close the conversation and run OnClose (409 when it is already closed)."""
     with transaction.atomic():
-        closed = (
-            Conversation.objects.filter(pk=conversation.pk, workspace=workspace)
-            .exclude(status=ConversationStatus.CLOSED)
-            .update(status=ConversationStatus.CLOSED, updated_at=timezone.now())
+        closed = contact_services.conversation_set_status(
+            conversation=conversation, status=ConversationStatus.CLOSED
         )
         conversation.refresh_from_db()
         if not closed:
@@ -270,16 +255,15 @@ def call_pickup(
                 .order_by("id")
                 .first()
             )
-            conversation = Conversation.objects.create(
-                workspace=workspace,
+            conversation = contact_services.conversation_open(
+                workspace_id=workspace.pk,
                 contact=contact,
                 channel=ConversationChannel.PHONE,
                 subject=f"Call from {from_number}",
                 external_thread_id=call_id,
                 last_message_at=now,
             )
-            message = Message.objects.create(
-                workspace=workspace,
+            message = contact_services.message_record(
                 conversation=conversation,
                 direction=Direction.INBOUND,
                 from_address=from_number,

@@ -67,15 +67,11 @@ def inbound_message_receive(
             conversation = earlier.conversation if earlier else None
         now = timezone.now()
         if conversation is None:
-            conversation = Conversation.objects.create(
-                workspace=workspace, contact=contact, channel="email", subject=subject[:998]
+            conversation = contact_services.conversation_open(
+                workspace_id=workspace.pk, contact=contact, channel="email", subject=subject[:998]
             )
-        conversation.last_message_at = now
-        if conversation.status == ConversationStatus.CLOSED:
-            conversation.status = ConversationStatus.OPEN
-        conversation.save(update_fields=["last_message_at", "status", "updated_at"])
-        message = Message.objects.create(
-            workspace=workspace,
+        contact_services.conversation_receive(conversation=conversation, at=now)
+        message = contact_services.message_record(
             conversation=conversation,
             direction=Direction.INBOUND,
             from_address=from_address,

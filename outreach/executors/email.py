@@ -72,7 +72,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.core.mail.message import sanitize_address
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from config.queue import ExecutionError, PermanentError, TransientError
@@ -514,28 +513,26 @@ def _already_sent(contexts: list[ExecutionContext], message_ids: list[str]) -> d
 
 def _store(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
     """The sent email as an outbound Message in its conversation, or None."""
-    from contacts.models import Conversation, ConversationChannel, Direction, Message
+    # Deferred: executors load before the models may (outreach.executors).
+    from contacts.models import ConversationChannel, Direction
+    from contacts.services import conversation_open, conversation_touch, message_record
 
     if outgoing.conversation is None and outgoing.contact is None:
         return None
-    workspace = context.action.workspace
     now = timezone.now()
     with transaction.atomic():
         conversation = outgoing.conversation
         if conversation is None:
-            conversation = Conversation.objects.create(
-                workspace=workspace,
+            conversation = conversation_open(
+                workspace_id=context.action.workspace_id,
                 contact=outgoing.contact,
                 channel=ConversationChannel.EMAIL,
                 subject=outgoing.subject[:998],
                 last_message_at=now,
             )
         else:
-            Conversation.objects.filter(pk=conversation.pk).filter(
-                Q(last_message_at__isnull=True) | Q(last_message_at__lt=now)
-            ).update(last_message_at=now, updated_at=now)
-        Message.objects.create(
-            workspace=workspace,
+            conversation_touch(conversation=conversation, at=now)
+        message_record(
             conversation=conversation,
             direction=Direction.OUTBOUND,
             from_address=context.identity.address,
