@@ -31,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Workspace
+from automations.json_logic import RuleError, rule_passes
 from automations.models import (
     ActionDefinition,
     ActionDefinitionType,
@@ -42,7 +43,7 @@ from automations.models import (
     StepStatus,
     TopicAction,
 )
-from automations.rules import RuleError, next_allowed, rule_passes
+from automations.schedules import next_allowed
 from config.queue import PermanentError, TransientError, backoff_seconds, claim_due
 
 logger = logging.getLogger("automations.engine")
