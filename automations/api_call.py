@@ -87,8 +87,7 @@ from automations.context import template_context
 from automations.models import ActionDefinition, ActionDefinitionType, ApiAuthenticationType
 from automations.outbound import BlockedDestination, OutboundError, safe_request
 from config import templating
-from outreach.executors import PermanentError, TransientError
-from outreach.executors.common import parse_retry_after
+from config.queue import PermanentError, TransientError, parse_retry_after
 
 logger = logging.getLogger(__name__)
 

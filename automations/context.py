@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from automations.models import ActionDefinition
 from contacts.models import Contact, Conversation, Message
 from contacts.vocabulary import (
     CONTACT_ROOTS,
@@ -22,6 +23,11 @@ from contacts.vocabulary import (
     custom_property_names,
     with_aliases,
 )
+
+
+def addressed_to(context: Mapping[str, Any]) -> str:
+    """The address the run's message was sent to (its mailbox answers it)."""
+    return str((context.get("message") or {}).get("to", ""))
 
 
 def end_user_context(contact: Contact) -> dict:
@@ -127,8 +133,6 @@ def automation_vocabulary(
     a responseFieldMapping of the workspace (`response_mappings` and the stored
     definitions') writes, since an earlier ApiCall step may have put it there. A
     definition is not tied to one hook, so every hook's variables are known."""
-    from automations.models import ActionDefinition
-
     person = contact_vocabulary(custom_property_names(workspace_id))
     vocabulary: dict[str, Any] = {root: dict(person) for root in CONTACT_ROOTS}
     for name, (attributes, _meaning) in AUTOMATION_VARIABLES.items():

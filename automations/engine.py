@@ -1,6 +1,6 @@
 """The hook engine: firing a hook creates a run whose steps are rows.
 
-`fire_hook(...)` stores a HookRun with one HookStep per active link of the hook
+`hook_fire(...)` stores a HookRun with one HookStep per active link of the hook
 (and channel), in ascending priority. Steps run one after another: the
 dispatcher's tick claims due pending steps whose earlier steps are all finished
 (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL, a lease on each), and a worker
@@ -10,22 +10,30 @@ executes them. `Wait` pushes the later steps' due time, as rows, never a sleep;
 and the run goes on with the next one: a failed API call must not stop a Close.
 Everything that reaches a person goes through outreach actions, so it shares
 the approval queue and the exactly-once execution.
+
+The engine runs what other modules offer through two registries, filled by
+`AutomationsConfig.ready` (automations/apps.py), so it imports none of them (they
+all import it): a definition type's step executor (automations.step_executors),
+and a pipeline stage's handler, which starts the run after a completed run that
+named it as its `next_stage` (automations.services.inbound, automations.services.conversations).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Workspace
+from automations.json_logic import RuleError, rule_passes
 from automations.models import (
+    ActionDefinition,
     ActionDefinitionType,
     Channel,
     HookAction,
@@ -35,13 +43,62 @@ from automations.models import (
     StepStatus,
     TopicAction,
 )
-from config.queue import claim_due
-from outreach.executors import PermanentError, TransientError
+from automations.schedules import next_allowed
+from config.queue import PermanentError, TransientError, backoff_seconds, claim_due
 
 logger = logging.getLogger("automations.engine")
 
 STEP_LEASE = timedelta(minutes=5)
 STEP_MAX_ATTEMPTS = 5
+
+
+# --- Registries ----------------------------------------------------------------------------
+class StepExecutor(Protocol):
+    """Does what a definition type does; returns the step's result (a "context" key
+    replaces the run's context). Raises TransientError to retry, PermanentError to fail."""
+
+    def __call__(self, run: HookRun, definition: ActionDefinition) -> dict[str, Any]: ...
+
+
+class StageHandler(Protocol):
+    """Starts the next stage of a pipeline once `run` completed; the run it started, if any."""
+
+    def __call__(self, run: HookRun) -> HookRun | None: ...
+
+
+STEP_EXECUTORS: dict[str, StepExecutor] = {}
+STAGE_HANDLERS: dict[str, StageHandler] = {}
+
+
+def _register(registry: dict[str, Any], entries: Mapping[str, Any], what: str) -> None:
+    for key, entry in entries.items():
+        if registry.get(key, entry) is not entry:
+            raise RuntimeError(f"Two {what} for {key!r}")
+        registry[key] = entry
+
+
+def step_executors_register(executors: Mapping[str, StepExecutor]) -> None:
+    """Definition type → its step executor."""
+    _register(STEP_EXECUTORS, executors, "step executors")
+
+
+def stage_handlers_register(handlers: Mapping[str, StageHandler]) -> None:
+    """Pipeline stage (a run's `next_stage`) → its handler."""
+    _register(STAGE_HANDLERS, handlers, "stage handlers")
+
+
+def definition_execute(*, run: HookRun, definition: ActionDefinition) -> dict[str, Any]:
+    executor = STEP_EXECUTORS.get(definition.action_type)
+    if executor is None:
+        raise PermanentError(f"No executor for {definition.action_type}.")
+    return executor(run, definition)
+
+
+def pipeline_advance(*, run_id: int) -> HookRun | None:
+    """Start the stage after the run's (called once the run completes)."""
+    run = HookRun.objects.select_related("conversation", "workspace").get(pk=run_id)
+    handler = STAGE_HANDLERS.get(run.next_stage)
+    return handler(run) if handler is not None else None
 
 
 def _create_run(
@@ -85,7 +142,7 @@ def _links(queryset, channel: Channel | None):
     return list(links.order_by("priority", "id"))
 
 
-def fire_hook(
+def hook_fire(
     *,
     workspace: Workspace,
     hook_name: str,
@@ -109,9 +166,10 @@ def fire_hook(
     )
 
 
-def run_topic_actions(
+def topic_actions_run(
     *, workspace, topic, context, channel=None, contact=None, conversation=None
 ) -> HookRun:
+    """Store a run of the topic's active links (priority ascending)."""
     links = _links(TopicAction.objects.filter(workspace=workspace, topic=topic), channel)
     return _create_run(
         workspace=workspace,
@@ -129,9 +187,7 @@ def _finish_run(run: HookRun) -> None:
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "finished_at"])
     if run.next_stage:
-        from automations.inbound import advance_pipeline
-
-        transaction.on_commit(lambda: advance_pipeline(run_id=run.pk))
+        transaction.on_commit(lambda: pipeline_advance(run_id=run.pk))
 
 
 # --- Claiming and executing steps ---------------------------------------------------------
@@ -176,9 +232,6 @@ def steps_dispatch() -> int:
 
 
 def step_execute(*, step_id: int, lease_token: str) -> str:
-    from automations.rules import RuleError, next_allowed, rule_passes
-    from automations.step_executors import execute_definition
-
     now = timezone.now()
     with transaction.atomic():
         step = (
@@ -215,7 +268,7 @@ def step_execute(*, step_id: int, lease_token: str) -> str:
         step.attempts += 1
         step.save(update_fields=["attempts"])
     try:
-        result = execute_definition(step=step, run=run, definition=definition)
+        result = definition_execute(run=run, definition=definition)
     except TransientError as exc:
         return _retry(step, str(exc.message))
     except PermanentError as exc:
@@ -248,8 +301,7 @@ def _retry(step: HookStep, message: str) -> str:
         lease_token=None,
         lease_expires_at=None,
         error=message,
-        due_at=timezone.now()
-        + timedelta(seconds=settings.ACTION_RETRY_BASE_SECONDS * 2 ** (step.attempts - 1)),
+        due_at=timezone.now() + timedelta(seconds=backoff_seconds(step.attempts)),
     )
     return "retrying"
 
@@ -271,7 +323,7 @@ def _close_step(step: HookStep, status: str, *, error: str = "") -> str:
     return status
 
 
-def run_definition_now(
+def definition_run_now(
     *,
     workspace: Workspace,
     definition,

@@ -16,9 +16,9 @@ from django.utils.html import strip_tags
 
 from accounts.actors import Actor
 from automations.context import end_user_context
-from automations.engine import fire_hook
-from automations.inbound import inbound_message_receive
+from automations.engine import hook_fire
 from automations.models import HookAction, HookName
+from automations.services.inbound import inbound_message_receive
 from config.exceptions import DomainError
 from contacts.models import Direction, Message
 from contacts.signals import contact_added, contact_deleted, contact_updated
@@ -33,7 +33,7 @@ def _fire(hook_name: str, contact, extra: dict | None = None) -> None:
     ).exists()
     if not linked:
         return
-    fire_hook(
+    hook_fire(
         workspace=contact.workspace,
         hook_name=hook_name,
         context={"endUser": end_user_context(contact), **(extra or {})},

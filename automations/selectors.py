@@ -106,6 +106,11 @@ def topics(*, workspace: Workspace) -> QuerySet[Topic]:
     return Topic.objects.for_workspace(workspace)
 
 
+def topics_active(*, workspace: Workspace) -> QuerySet[Topic]:
+    """The topics detection matches messages against."""
+    return Topic.objects.for_workspace(workspace).filter(is_active=True)
+
+
 def channels(*, workspace: Workspace) -> QuerySet[Channel]:
     return Channel.objects.for_workspace(workspace)
 

@@ -14,6 +14,9 @@ Send and Forward reach a person (an outreach action, which can wait for
 approval); Close, Spam and Delete change the conversation; ApiCall calls an
 outside system (it cannot wait in the approval queue: a staff-configured
 request, it runs with `actions:write` alone).
+
+STEP_EXECUTORS (definition type → executor) is what AutomationsConfig.ready
+registers with the engine (automations.engine), which does not import this module.
 """
 
 from __future__ import annotations
@@ -21,12 +24,21 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.actors import Actor
-from automations.models import ActionDefinition, ActionDefinitionType, HookRun, HookStep
-from config.exceptions import DomainError
+from automations import selectors
+from automations.api_call import apply_mapped, run_api_call
+from automations.context import addressed_to, template_context
+from automations.engine import StepExecutor
+from automations.models import ActionDefinition, ActionDefinitionType, HookRun
+from automations.services.conversations import conversation_close
+from automations.topics import context_with_topic
+from config.exceptions import DomainError, InvalidTransition
+from config.queue import PermanentError
 from config.templating import TemplateError, render
-from contacts.models import Conversation, ConversationStatus, Message
-from outreach.executors import PermanentError
+from contacts.models import Conversation, ConversationStatus
+from contacts.services import conversation_set_status, message_delete
 from outreach.models import Identity, IdentityChannel
+from outreach.selectors import email_identity_for
+from outreach.services import action_create
 
 T = ActionDefinitionType
 READ_ONLY_TYPES = frozenset({T.DETECT_TOPICS, T.WAIT})
@@ -48,22 +60,11 @@ def _conversation(run: HookRun) -> Conversation:
     return run.conversation
 
 
-def email_identity_for(run: HookRun) -> Identity:
-    """The mailbox the conversation was addressed to, else the workspace's first."""
-    identities = Identity.objects.for_workspace(run.workspace).filter(
-        channel=IdentityChannel.EMAIL, is_active=True
-    )
-    to = str((run.context.get("message") or {}).get("to", "")).lower()
-    identity = next((i for i in identities if i.address.lower() == to), None)
-    identity = identity or identities.order_by("id").first()
-    if identity is None:
-        raise PermanentError("No active email identity in this workspace to send from.")
-    return identity
+def _sender(run: HookRun) -> Identity:
+    return email_identity_for(workspace=run.workspace, to_address=addressed_to(run.context))
 
 
 def _body(definition: ActionDefinition, run: HookRun) -> str:
-    from automations.context import template_context
-
     if not definition.api_body_template:
         raise PermanentError(f"{definition.action_type} needs a body (apiBodyTemplate).")
     try:
@@ -73,8 +74,6 @@ def _body(definition: ActionDefinition, run: HookRun) -> str:
 
 
 def _create(run: HookRun, definition: ActionDefinition, **fields: Any) -> dict:
-    from outreach.services import action_create
-
     try:
         action = action_create(
             workspace=run.workspace,
@@ -92,7 +91,7 @@ def _create(run: HookRun, definition: ActionDefinition, **fields: Any) -> dict:
     }
 
 
-def reply(run: HookRun, definition: ActionDefinition, *, approval: bool) -> dict:
+def _reply(run: HookRun, definition: ActionDefinition, *, approval: bool) -> dict:
     conversation = _conversation(run)
     if conversation.channel != "email":
         raise PermanentError(f"Replies on {conversation.channel} conversations are not supported.")
@@ -101,9 +100,19 @@ def reply(run: HookRun, definition: ActionDefinition, *, approval: bool) -> dict
         definition,
         type="email_message",
         params={"thread_id": conversation.public_id, "body": _body(definition, run)},
-        identity=email_identity_for(run),
+        identity=_sender(run),
         require_approval=approval or run.requires_approval,
     )
+
+
+def reply(run: HookRun, definition: ActionDefinition) -> dict:
+    """Reply: drafted for approval."""
+    return _reply(run, definition, approval=True)
+
+
+def reply_send(run: HookRun, definition: ActionDefinition) -> dict:
+    """ReplySend and Send: sent without approval (unless the run requires it)."""
+    return _reply(run, definition, approval=False)
 
 
 def forward(run: HookRun, definition: ActionDefinition) -> dict:
@@ -124,7 +133,7 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
                 "subject": f"Fwd: {message.get('subject', '')}"[:998],
                 "body": body,
             },
-            identity=email_identity_for(run),
+            identity=_sender(run),
             require_approval=run.requires_approval,
         )
     if definition.forward_phone_number:
@@ -147,10 +156,8 @@ def forward(run: HookRun, definition: ActionDefinition) -> dict:
     raise PermanentError("Forward needs forwardRecipients or forwardPhoneNumber.")
 
 
-def close_conversation(run: HookRun, definition: ActionDefinition) -> dict:
-    from automations.conversations import conversation_close
-    from config.exceptions import InvalidTransition
-
+def close(run: HookRun, definition: ActionDefinition) -> dict:
+    """Close: conversation_close with the run's context; already closed is no failure."""
     conversation = _conversation(run)
     try:
         conversation_close(
@@ -164,33 +171,24 @@ def close_conversation(run: HookRun, definition: ActionDefinition) -> dict:
     return {"conversation_status": ConversationStatus.CLOSED}
 
 
-def mark_spam(run: HookRun) -> dict:
-    conversation = _conversation(run)
-    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.SPAM)
+def mark_spam(run: HookRun, definition: ActionDefinition) -> dict:
+    conversation_set_status(conversation=_conversation(run), status=ConversationStatus.SPAM)
     return {"conversation_status": ConversationStatus.SPAM}
 
 
-def delete_message(run: HookRun) -> dict:
+def delete_message(run: HookRun, definition: ActionDefinition) -> dict:
     message_id = (run.context.get("message") or {}).get("id")
-    deleted, _ = Message.objects.filter(workspace=run.workspace, pk=message_id).delete()
-    return {"deleted": bool(deleted)}
+    return {"deleted": message_delete(workspace_id=run.workspace_id, message_id=message_id)}
 
 
-def detect_topics(run: HookRun) -> dict:
-    from automations.models import Topic
-    from automations.topics import best_topic
-
-    message = run.context.get("message") or {}
-    text = f"{message.get('subject', '')}\n{message.get('body', '')}"
-    topic = best_topic(Topic.objects.for_workspace(run.workspace).filter(is_active=True), text)
-    context = dict(run.context)
-    context["topic"] = {"id": topic.pk, "name": topic.name} if topic else None
+def topic_detection(run: HookRun, definition: ActionDefinition) -> dict:
+    topic, context = context_with_topic(
+        run.context, selectors.topics_active(workspace=run.workspace)
+    )
     return {"topic": topic.name if topic else None, "context": context}
 
 
 def api_call(run: HookRun, definition: ActionDefinition) -> dict:
-    from automations.api_call import apply_mapped, run_api_call
-
     outcome = run_api_call(definition, run.context)
     return {
         "status": outcome["status"],
@@ -199,24 +197,20 @@ def api_call(run: HookRun, definition: ActionDefinition) -> dict:
     }
 
 
-def execute_definition(*, step: HookStep, run: HookRun, definition: ActionDefinition) -> dict:
-    kind = definition.action_type
-    if kind == ActionDefinitionType.WAIT:
-        return {"waited_seconds": definition.wait_seconds or 0}
-    if kind == ActionDefinitionType.REPLY:
-        return reply(run, definition, approval=True)
-    if kind in (ActionDefinitionType.REPLY_SEND, ActionDefinitionType.SEND):
-        return reply(run, definition, approval=False)
-    if kind == ActionDefinitionType.FORWARD:
-        return forward(run, definition)
-    if kind == ActionDefinitionType.CLOSE:
-        return close_conversation(run, definition)
-    if kind == ActionDefinitionType.SPAM:
-        return mark_spam(run)
-    if kind == ActionDefinitionType.DELETE:
-        return delete_message(run)
-    if kind == ActionDefinitionType.DETECT_TOPICS:
-        return detect_topics(run)
-    if kind == ActionDefinitionType.API_CALL:
-        return api_call(run, definition)
-    raise PermanentError(f"No executor for {kind}.")
+def wait(run: HookRun, definition: ActionDefinition) -> dict:
+    """Wait does nothing itself: the engine delays the later steps."""
+    return {"waited_seconds": definition.wait_seconds or 0}
+
+
+STEP_EXECUTORS: dict[str, StepExecutor] = {
+    T.WAIT: wait,
+    T.REPLY: reply,
+    T.REPLY_SEND: reply_send,
+    T.SEND: reply_send,
+    T.FORWARD: forward,
+    T.CLOSE: close,
+    T.SPAM: mark_spam,
+    T.DELETE: delete_message,
+    T.DETECT_TOPICS: topic_detection,
+    T.API_CALL: api_call,
+}

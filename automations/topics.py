@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -226,3 +226,11 @@ def best_topic(topics: Iterable[Any], text: str | None) -> Any | None:
     """The best matching active topic, or None."""
     found = detect_topics(topics, text)
     return found[0] if found else None
+
+
+def context_with_topic(context: Mapping[str, Any], topics: Iterable[Any]) -> tuple[Any, dict]:
+    """The best matching active topic of a run context's message (subject and body),
+    or None, and the context with `topic` set to it ({id, name}, or None)."""
+    message = context.get("message") or {}
+    topic = best_topic(topics, f"{message.get('subject', '')}\n{message.get('body', '')}")
+    return topic, {**context, "topic": {"id": topic.pk, "name": topic.name} if topic else None}

@@ -9,7 +9,7 @@ get past it and turn into 500s further down, so this parser refuses them with a
   that parses still recurses later (serializers, json.dumps of the idempotency
   fingerprint, JSONField). No legitimate body comes close: the deepest are action
   params and contact properties (three or four levels) and JSON Logic rules,
-  which travel as strings and are capped at automations.rules.MAX_DEPTH (50).
+  which travel as strings and are capped at automations.json_logic.MAX_DEPTH (50).
 - NUL (U+0000) or a lone surrogate (U+D800-U+DFFF) in any string or key: text
   and jsonb columns on PostgreSQL cannot store either, and a lone surrogate cannot
   even be encoded as UTF-8. Each offending value is named by its path

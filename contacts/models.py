@@ -214,7 +214,7 @@ class ConversationStatus(models.TextChoices):
 
 
 class EscalationStatus(models.TextChoices):
-    """A hand-off to a human (automations.conversations): "" = never escalated."""
+    """A hand-off to a human (automations.services.conversations): "" = never escalated."""
 
     NONE = "", "not escalated"
     PENDING = "pending"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -24,7 +24,12 @@ from contacts.models import (
     Company,
     Contact,
     ContactEvent,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    EscalationStatus,
     LifecycleStage,
+    Message,
     Note,
     VisitorId,
 )
@@ -494,3 +499,181 @@ def note_delete(*, note: Note, actor: Actor) -> None:
             data={"note_id": note.public_id},
         )
         note.delete()
+
+
+# --- Conversations and messages ------------------------------------------------------
+# Outreach records what it sends, automations what arrives and what a hook run does
+# to a conversation; the rows are written here only.
+def conversation_open(
+    *,
+    workspace_id: int,
+    contact: Contact | None,
+    channel: str,
+    subject: str = "",
+    external_thread_id: str = "",
+    last_message_at: dt.datetime | None = None,
+) -> Conversation:
+    """A new conversation (a phone conversation's `external_thread_id`, the provider's
+    call id, is unique: a second one raises IntegrityError)."""
+    return Conversation.objects.create(
+        workspace_id=workspace_id,
+        contact=contact,
+        channel=channel,
+        subject=subject,
+        external_thread_id=external_thread_id,
+        last_message_at=last_message_at,
+    )
+
+
+def conversation_touch(*, conversation: Conversation, at: dt.datetime) -> None:
+    """Move `last_message_at` forward to `at`, never back (a conditional UPDATE: the
+    instance may be older than the row, another send may have moved it meanwhile)."""
+    if conversation.last_message_at is not None and conversation.last_message_at >= at:
+        return  # the row's value only moves forward, so it is at least as late
+    Conversation.objects.filter(pk=conversation.pk).filter(
+        Q(last_message_at__isnull=True) | Q(last_message_at__lt=at)
+    ).update(last_message_at=at, updated_at=timezone.now())
+    conversation.last_message_at = at
+
+
+def conversation_receive(*, conversation: Conversation, at: dt.datetime) -> None:
+    """A message arrived at `at`: it is the latest, and a closed conversation reopens."""
+    conversation.last_message_at = at
+    if conversation.status == ConversationStatus.CLOSED:
+        conversation.status = ConversationStatus.OPEN
+    conversation.save(update_fields=["last_message_at", "status", "updated_at"])
+
+
+def conversation_set_status(*, conversation: Conversation, status: str) -> bool:
+    """Whether the status changed (False: it already was `status`). Conditional, so of
+    two concurrent callers only one changes it. The instance is not refreshed."""
+    changed = (
+        Conversation.objects.filter(pk=conversation.pk, workspace_id=conversation.workspace_id)
+        .exclude(status=status)
+        .update(status=status, updated_at=timezone.now())
+    )
+    return bool(changed)
+
+
+def conversation_escalation_start(*, conversation: Conversation, reason: str, to: str) -> bool:
+    """Mark an escalation under way; False (nothing changed) when the conversation is
+    not open or one is under way already. Conditional, so one of two concurrent
+    escalations starts. The instance is not refreshed."""
+    started = (
+        Conversation.objects.filter(
+            pk=conversation.pk,
+            workspace_id=conversation.workspace_id,
+            status=ConversationStatus.OPEN,
+        )
+        .exclude(escalation_status=EscalationStatus.PENDING)
+        .update(
+            escalation_status=EscalationStatus.PENDING,
+            escalation_reason=reason[:500],
+            escalated_to=to,
+            escalated_at=None,
+            updated_at=timezone.now(),
+        )
+    )
+    return bool(started)
+
+
+def conversation_escalation_finish(
+    *, conversation: Conversation, failed: bool, at: dt.datetime
+) -> None:
+    """The escalation under way succeeded (escalated at `at`) or failed. The caller
+    holds the conversation's row lock, taken while it was pending."""
+    conversation.escalation_status = (
+        EscalationStatus.FAILED if failed else EscalationStatus.ESCALATED
+    )
+    conversation.escalated_at = None if failed else at
+    conversation.save(update_fields=["escalation_status", "escalated_at", "updated_at"])
+
+
+def message_record(
+    *,
+    conversation: Conversation,
+    direction: str,
+    from_address: str,
+    to_address: str,
+    body: str,
+    sent_at: dt.datetime,
+    subject: str = "",
+    provider_message_id: str = "",
+) -> Message:
+    return Message.objects.create(
+        workspace_id=conversation.workspace_id,
+        conversation=conversation,
+        direction=direction,
+        from_address=from_address,
+        to_address=to_address,
+        subject=subject,
+        body=body,
+        sent_at=sent_at,
+        provider_message_id=provider_message_id,
+    )
+
+
+def message_record_outbound(
+    *,
+    workspace_id: int,
+    contact_id: int,
+    channel: str,
+    from_address: str,
+    to_address: str,
+    body: str,
+    provider_message_id: str,
+) -> bool:
+    """Store a sent message in the contact's open conversation of `channel` (the most
+    recent one; a new one when there is none). Returns whether a Message exists
+    afterwards (False: the contact was deleted meanwhile).
+
+    The contact row is locked while the conversation is found or created, so two sends
+    to one contact never open two conversations. The same provider message id is not
+    stored twice (a retry the provider de-duplicated)."""
+    with transaction.atomic():
+        contact = (
+            Contact.objects.select_for_update()
+            .filter(pk=contact_id, workspace_id=workspace_id)
+            .first()
+        )
+        if contact is None:  # deleted meanwhile
+            return False
+        conversations = Conversation.objects.filter(
+            workspace_id=workspace_id, contact=contact, channel=channel
+        )
+        if (
+            provider_message_id
+            and Message.objects.filter(
+                workspace_id=workspace_id,
+                provider_message_id=provider_message_id,
+                conversation__in=conversations,
+            ).exists()
+        ):
+            return True
+        conversation = (
+            conversations.filter(status=ConversationStatus.OPEN)
+            .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+            .first()
+        )
+        if conversation is None:
+            conversation = conversation_open(
+                workspace_id=workspace_id, contact=contact, channel=channel
+            )
+        now = timezone.now()
+        message_record(
+            conversation=conversation,
+            direction=Direction.OUTBOUND,
+            from_address=from_address,
+            to_address=to_address,
+            body=body,
+            sent_at=now,
+            provider_message_id=provider_message_id,
+        )
+        conversation_touch(conversation=conversation, at=now)
+    return True
+
+
+def message_delete(*, workspace_id: int, message_id: object) -> bool:
+    """Whether a message of the workspace with that id was deleted."""
+    deleted, _ = Message.objects.filter(workspace_id=workspace_id, pk=message_id).delete()
+    return bool(deleted)

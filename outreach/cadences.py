@@ -24,7 +24,7 @@ Semantics (decisions where the seeds are silent):
   every `pending_approval`/`scheduled` action of the enrollment is cancelled
   through `outreach.services.action_cancel`, the reason in its audit trail.
   Replies, bounces, unsubscribes and do-not-contact stop every active
-  enrollment of the contact (outreach.receivers, automations.inbound).
+  enrollment of the contact (outreach.receivers, automations.services.inbound).
 - **Params** are the step's `params_template` rendered per contact in the
   template sandbox (`config.templating.render`, lenient: a missing
   value renders empty) with `contact` (all its properties, plus `id` and

@@ -22,7 +22,7 @@
   against `Action.provider_message_id`; the contact is the action's, or the
   workspace's contact with the event's recipient address when that differs (a
   bounce of a Cc'd address is not the contact's).
-A reply stops enrollments in `automations.inbound.inbound_message_receive`.
+A reply stops enrollments in `automations.services.inbound.inbound_message_receive`.
 """
 
 from __future__ import annotations

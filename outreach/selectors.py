@@ -9,7 +9,17 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 
 from accounts.models import ApiKey, Workspace
-from outreach.models import Action, Cadence, CadenceSharing, Enrollment, EnrollmentState, Step
+from config.queue import PermanentError
+from outreach.models import (
+    Action,
+    Cadence,
+    CadenceSharing,
+    Enrollment,
+    EnrollmentState,
+    Identity,
+    IdentityChannel,
+    Step,
+)
 
 
 def actions_visible_to(
@@ -75,3 +85,18 @@ def api_key_visibility(api_key: ApiKey) -> dict[str, Any]:
         "user": api_key.user,
         "is_admin": api_key.is_workspace_admin,
     }
+
+
+def email_identity_for(*, workspace: Workspace, to_address: str) -> Identity:
+    """The active email identity a message was addressed to (a reply goes out from that
+    mailbox), else the workspace's first. PermanentError when there is none: a step or
+    hand-off that must send cannot, however often it retries."""
+    identities = Identity.objects.for_workspace(workspace).filter(
+        channel=IdentityChannel.EMAIL, is_active=True
+    )
+    to = to_address.lower()
+    identity = next((i for i in identities if i.address.lower() == to), None)
+    identity = identity or identities.order_by("id").first()
+    if identity is None:
+        raise PermanentError("No active email identity in this workspace to send from.")
+    return identity

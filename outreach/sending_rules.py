@@ -1,8 +1,9 @@
 """When an identity may send: its sending window and its daily limit.
 
-- The window (weekdays and hours) applies when `window_start` and `window_end`
-  are set; it is read in the contact's timezone when known, else the identity's,
-  else the workspace's. Without hours, any time is allowed.
+- The window (weekdays and hours, config.windows; an end before the start runs
+  past midnight) applies when `window_start` and `window_end` are set; it is read
+  in the contact's timezone when known, else the identity's, else the
+  workspace's. Without hours, any time is allowed.
 - The daily limit counts attempts started by the identity over a rolling 24
   hours (running or completed ones: an in-flight send counts). A batch counts
   it once per identity (quotas_for) and takes a send for each action it starts
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Min
 
+from config.windows import WeeklyWindow, next_opening, since_midnight
 from contacts.models import Contact
 from outreach.models import ActionAttempt, ActionType, AttemptOutcome, Identity
 
@@ -53,23 +55,17 @@ def timezone_for(identity: Identity, contact: Contact | None) -> zoneinfo.ZoneIn
 def next_window_opening(
     identity: Identity, contact: Contact | None, when: dt.datetime
 ) -> dt.datetime | None:
-    """None if `when` is inside the window; else the next moment it opens."""
+    """None if `when` is inside the window; else the next moment it opens (config.windows:
+    an end before the start is an overnight window)."""
     start, end = identity.window_start, identity.window_end
     if start is None or end is None:
         return None
-    days = set(identity.window_days or range(7))
-    tz = timezone_for(identity, contact)
-    local = when.astimezone(tz)
-    if local.weekday() in days and start <= local.time() < end:
-        return None
-    for offset in range(8):
-        day = local.date() + dt.timedelta(days=offset)
-        if day.weekday() not in days:
-            continue
-        opening = dt.datetime.combine(day, start, tzinfo=tz)
-        if opening > local:
-            return opening.astimezone(dt.UTC)
-    return None  # no allowed day at all: do not hold the action forever
+    window = WeeklyWindow(
+        days=frozenset(identity.window_days or range(7)),
+        start=since_midnight(start),
+        end=since_midnight(end),
+    )
+    return next_opening([window], timezone_for(identity, contact), when)
 
 
 @dataclass

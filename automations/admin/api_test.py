@@ -20,11 +20,11 @@ from django import forms
 
 from automations.api_call import run_api_call
 from automations.models import ActionDefinition
-from outreach.executors import PermanentError, TransientError
+from config.queue import PermanentError, TransientError
 
 MAX_CONTEXT_CHARS = 100_000
 
-# Shaped like the inbound pipeline's run context (automations.inbound._context).
+# Shaped like the inbound pipeline's run context (automations.context.hook_context).
 SAMPLE_CONTEXT: dict[str, Any] = {
     "endUser": {
         "contactId": "ct_sample",

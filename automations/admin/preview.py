@@ -20,9 +20,9 @@ from automations.context import template_context, ticket_context
 from automations.models import ActionDefinition, ActionDefinitionType
 from automations.services import definition_template_problems
 from config import templating
+from config.queue import PermanentError, TransientError
 from contacts.models import Conversation
 from contacts.vocabulary import preview_contact, preview_contact_label
-from outreach.executors import PermanentError, TransientError
 
 T = ActionDefinitionType
 REPLY_TYPES = (T.REPLY, T.REPLY_SEND, T.SEND)

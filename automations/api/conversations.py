@@ -1,7 +1,7 @@
 """The conversation events that fire hooks, on the /v1 facade:
 
 - `POST /v1/conversations/{id}/escalate` {reason?, to?}: 202, the escalation runs
-  OnEscalate, then PostEscalate or OnEscalateFailed (automations.conversations).
+  OnEscalate, then PostEscalate or OnEscalateFailed (automations.services.conversations).
 - `POST /v1/conversations/{id}/close`: 200, closed, OnClose runs.
 - `POST /v1/calls/pickup` {from, to, call_id, transcript?}: 201, the answered call
   is recorded and OnPhonePickup then OnPhonePickupSay run; the same call_id again
@@ -19,7 +19,11 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
-from automations.conversations import call_pickup, conversation_close, conversation_escalate
+from automations.services.conversations import (
+    call_pickup,
+    conversation_close,
+    conversation_escalate,
+)
 from config.exceptions import NotFound
 from config.responses import ok
 from contacts.models import Conversation

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
-from automations.inbound import inbound_message_receive
 from automations.models import Channel
+from automations.services.inbound import inbound_message_receive
 from config.responses import ok
 from outreach.params import EmailAddressField
 

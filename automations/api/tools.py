@@ -35,7 +35,7 @@ from rest_framework.views import APIView
 from accounts.models import Scope
 from accounts.tenancy import WorkspaceScopedMixin
 from automations.context import end_user_context, ticket_context
-from automations.engine import run_definition_now
+from automations.engine import definition_run_now
 from automations.models import ActionDefinition
 from automations.step_executors import changes_something
 from config.exceptions import NotFound, ValidationFailed
@@ -178,7 +178,7 @@ class RunView(WorkspaceScopedMixin, APIView):
             "ticket": ticket_context(conversation) if conversation else {},
             "arguments": data["arguments"],
         }
-        step = run_definition_now(
+        step = definition_run_now(
             workspace=self.workspace,
             definition=definition,
             context=context,

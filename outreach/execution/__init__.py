@@ -10,7 +10,8 @@ backoff.
          ▼
     worker process           start (1 transaction)  → sends (threads)  → finish (1 transaction)
 
-- claims.py: the dispatcher (claim, reclaim, dispatch, backoff).
+- claims.py: the dispatcher (claim, reclaim, dispatch); the backoff is the queues'
+  (config.queue.backoff_seconds).
 - batch.py: a worker's batch: start, send, finish; `action_execute` is a batch of one.
 - sending.py: the send threads, per-provider caps, Retry-After pauses, deadlines.
 
@@ -39,7 +40,6 @@ from outreach.execution.claims import (
     action_claim_due,
     action_reclaim_expired,
     actions_dispatch,
-    backoff_seconds,
     worker_name,
 )
 
@@ -56,7 +56,6 @@ __all__ = [
     "actions_dispatch",
     "actions_execute_batch",
     "actions_process_now",
-    "backoff_seconds",
     "batch_finish",
     "batch_send",
     "batch_start",

@@ -48,17 +48,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.bulk import rows_update
+from config.queue import ExecutionError, PermanentError, TransientError, backoff_seconds
 from contacts.models import Contact
 from contacts.selectors import contacts_for_recipients
-from outreach.execution.claims import WORKER, backoff_seconds, worker_name
+from outreach.execution.claims import WORKER, worker_name
 from outreach.execution.sending import Job, jobs_send
 from outreach.executors import (
     ExecutionContext,
-    ExecutionError,
     ExecutionResult,
     Executor,
-    PermanentError,
-    TransientError,
     executor_for,
     idempotency_key_for,
     is_sending,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,14 +52,6 @@ EXECUTE_BATCH_TASK = "outreach.execute_batch"
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def backoff_seconds(retry_count: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter: base * 2^(n-1), capped, then scaled by
-    a random factor in [0.5, 1] so retries of many actions spread out."""
-    base = settings.ACTION_RETRY_BASE_SECONDS * 2 ** max(retry_count - 1, 0)
-    delay = min(base, settings.ACTION_RETRY_MAX_SECONDS) * random.uniform(0.5, 1.0)
-    return max(delay, retry_after or 0)
 
 
 # --- Claiming -------------------------------------------------------------------

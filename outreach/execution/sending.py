@@ -48,13 +48,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from outreach.executors import (
-    ExecutionError,
-    Prepared,
-    SendingExecutor,
-    Session,
-    TransientError,
-)
+from config.queue import ExecutionError, TransientError
+from outreach.executors import Prepared, SendingExecutor, Session
 
 logger = logging.getLogger("outreach.execution")
 

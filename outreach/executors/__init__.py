@@ -24,6 +24,7 @@ Two shapes (outreach.execution runs both):
 - Return an ExecutionResult on success, with the provider's message id.
 - Raise TransientError for failures worth retrying (network errors, timeouts,
   5xx, 429): the worker retries with exponential backoff up to the limit.
+  (Both errors are config.queue's: automations' steps raise them too.)
 - Raise PermanentError for failures that will not get better (4xx, invalid
   recipient): the action fails at once with the message as its reason and
   the error's `code` as its `failure_code` (outreach.models.FailureCode:
@@ -44,35 +45,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from config.queue import PermanentError
+
 if TYPE_CHECKING:
     from contacts.models import Contact
     from outreach.models import Action, Identity
-
-
-class ExecutionError(Exception):
-    def __init__(self, message: str, *, detail: dict | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail or {}
-
-
-class TransientError(ExecutionError):
-    """Retry later. `retry_after` (seconds), when the provider says, is honoured."""
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, detail: dict | None = None
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.retry_after = retry_after
-
-
-class PermanentError(ExecutionError):
-    """Fail now; retrying cannot help. `code` is a FailureCode value (plain
-    strings here: executors load before the models may)."""
-
-    def __init__(self, message: str, *, code: str = "", detail: dict | None = None) -> None:
-        super().__init__(message, detail=detail)
-        self.code = code
 
 
 class PermanentCode:

@@ -72,17 +72,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.core.mail.message import sanitize_address
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from config.queue import ExecutionError, PermanentError, TransientError
+from contacts.models import Conversation, ConversationChannel, Direction, Message
+from contacts.selectors import contact_for_recipient
+from contacts.services import conversation_open, conversation_touch, message_record
+from contacts.unsubscribe import unsubscribe_headers
 from outreach.executors import (
     ExecutionContext,
-    ExecutionError,
     ExecutionResult,
     PermanentCode,
-    PermanentError,
     Prepared,
-    TransientError,
     execute_whole,
     register,
 )
@@ -161,8 +162,6 @@ class _Outgoing:
 
 
 def _conversation(context: ExecutionContext, thread_id: str):
-    from contacts.models import Conversation, ConversationChannel
-
     conversation = (
         Conversation.objects.for_workspace(context.action.workspace)
         .select_related("contact")
@@ -183,8 +182,6 @@ def _conversation(context: ExecutionContext, thread_id: str):
 
 
 def _outgoing(context: ExecutionContext) -> _Outgoing:
-    from contacts.selectors import contact_for_recipient
-
     action = context.action
     params = action.params
     conversation = _conversation(context, params["thread_id"]) if params.get("thread_id") else None
@@ -246,8 +243,6 @@ def _from_address(identity) -> str:
 
 
 def _build(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
-    from contacts.unsubscribe import unsubscribe_headers
-
     headers = {"Message-ID": message_id, "X-Outreach-Action-Id": context.action.public_id}
     if outgoing.references:
         headers["In-Reply-To"] = outgoing.references[-1]
@@ -495,8 +490,6 @@ def _anymail_error(exc: AnymailError) -> ExecutionError:
 def _already_sent(contexts: list[ExecutionContext], message_ids: list[str]) -> dict:
     """Message-ID → an outbound Message already stored with it, for a batch's
     emails, in one query."""
-    from contacts.models import Direction, Message
-
     wanted = {(c.action.workspace_id, m) for c, m in zip(contexts, message_ids, strict=True)}
     spellings = {spelling for _, m in wanted for spelling in (m, m[1:-1])}
     found: dict[tuple[int, str], object] = {}
@@ -516,28 +509,22 @@ def _already_sent(contexts: list[ExecutionContext], message_ids: list[str]) -> d
 
 def _store(context: ExecutionContext, outgoing: _Outgoing, message_id: str):
     """The sent email as an outbound Message in its conversation, or None."""
-    from contacts.models import Conversation, ConversationChannel, Direction, Message
-
     if outgoing.conversation is None and outgoing.contact is None:
         return None
-    workspace = context.action.workspace
     now = timezone.now()
     with transaction.atomic():
         conversation = outgoing.conversation
         if conversation is None:
-            conversation = Conversation.objects.create(
-                workspace=workspace,
+            conversation = conversation_open(
+                workspace_id=context.action.workspace_id,
                 contact=outgoing.contact,
                 channel=ConversationChannel.EMAIL,
                 subject=outgoing.subject[:998],
                 last_message_at=now,
             )
         else:
-            Conversation.objects.filter(pk=conversation.pk).filter(
-                Q(last_message_at__isnull=True) | Q(last_message_at__lt=now)
-            ).update(last_message_at=now, updated_at=now)
-        Message.objects.create(
-            workspace=workspace,
+            conversation_touch(conversation=conversation, at=now)
+        message_record(
             conversation=conversation,
             direction=Direction.OUTBOUND,
             from_address=context.identity.address,

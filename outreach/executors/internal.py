@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from accounts.actors import Actor
 from config.exceptions import ValidationFailed
-from outreach.executors import (
-    ExecutionContext,
-    ExecutionResult,
-    PermanentCode,
-    PermanentError,
-    register,
-)
+from config.queue import PermanentError
+from contacts.models import Contact
+from contacts.services import contact_set_lifecycle_stage
+from outreach.executors import ExecutionContext, ExecutionResult, PermanentCode, register
 
 
 @register
@@ -18,9 +15,6 @@ class LifecycleStageExecutor:
     types = ("update_lifecycle_stage",)
 
     def execute(self, context: ExecutionContext) -> ExecutionResult:
-        from contacts.models import Contact
-        from contacts.services import contact_set_lifecycle_stage
-
         action = context.action
         params = action.params
         contact = (

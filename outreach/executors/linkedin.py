@@ -53,21 +53,17 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from config.queue import PermanentError, TransientError, parse_retry_after
+from contacts.models import ConversationChannel
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
     PermanentCode,
-    PermanentError,
     Prepared,
-    TransientError,
     execute_whole,
     register,
 )
-from outreach.executors.common import (
-    parse_retry_after,
-    record_outbound_message,
-    transport_error,
-)
+from outreach.executors.common import record_outbound_message, transport_error
 from outreach.executors.pooled_http import pooled_client
 
 NOT_CONFIGURED = (
@@ -289,8 +285,6 @@ class LinkedInWebhookExecutor:
         return WebhookSession()
 
     def record(self, context: ExecutionContext, prepared: Prepared, answer: str) -> ExecutionResult:
-        from contacts.models import ConversationChannel
-
         recorded = record_outbound_message(
             context=context,
             channel=ConversationChannel.LINKEDIN,

@@ -63,21 +63,17 @@ from xml.sax.saxutils import escape
 import httpx
 from django.conf import settings
 
+from config.queue import PermanentError, TransientError, parse_retry_after
+from contacts.models import ConversationChannel
 from outreach.executors import (
     ExecutionContext,
     ExecutionResult,
     PermanentCode,
-    PermanentError,
     Prepared,
-    TransientError,
     execute_whole,
     register,
 )
-from outreach.executors.common import (
-    parse_retry_after,
-    record_outbound_message,
-    transport_error,
-)
+from outreach.executors.common import record_outbound_message, transport_error
 from outreach.executors.pooled_http import pooled_client
 
 logger = logging.getLogger(__name__)
@@ -284,8 +280,6 @@ class TwilioSmsExecutor(_TwilioExecutor):
     types = ("send_sms",)
 
     def prepare(self, context: ExecutionContext) -> Prepared:
-        from contacts.models import ConversationChannel
-
         client = TwilioClient.from_settings()
         params = context.action.params
         form = {
@@ -304,8 +298,6 @@ class TwilioCallExecutor(_TwilioExecutor):
     types = ("call_contact",)
 
     def prepare(self, context: ExecutionContext) -> Prepared:
-        from contacts.models import ConversationChannel
-
         client = TwilioClient.from_settings()
         params = context.action.params
         script = (params.get("script") or "").strip() or default_greeting(

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from automations import services
-from automations.engine import fire_hook
+from automations.engine import hook_fire
 from automations.models import Channel, HookAction, HookRun, Topic, TopicAction
 from contacts.models import Conversation
 from tests.admin_helpers import field_errors, form_data, staff_client
@@ -373,7 +373,7 @@ def test_staff_of_another_workspace_see_none_of_it(workspace, other_workspace, o
     reply = make_reply(workspace, "Acme reply")
     link = services.topic_action_create(workspace=workspace, topic=topic, action=reply)
     hook = services.hook_action_create(workspace=workspace, hook_name="PreSpam", action=reply)
-    run = fire_hook(workspace=workspace, hook_name="PreSpam", context={})
+    run = hook_fire(workspace=workspace, hook_name="PreSpam", context={})
     services.topic_create(workspace=other_workspace, name="Globex topic")
     client = staff_client(outsider, app_label="automations")
 
@@ -417,7 +417,7 @@ def test_hook_runs_are_read_only_with_their_steps(staff, workspace):
         workspace=workspace, hook_name="OnEscalate", action=close, priority=2
     )
     conversation = Conversation.objects.create(workspace=workspace, channel="email")
-    run = fire_hook(
+    run = hook_fire(
         workspace=workspace,
         hook_name="OnEscalate",
         context={"ticket": {"priority": "high"}},

@@ -11,7 +11,7 @@ from django.db import connection
 
 from automations.api_call import apply_mapped, get_path, run_api_call, set_path
 from automations.models import ActionDefinition
-from outreach.executors import PermanentError, TransientError
+from config.queue import PermanentError, TransientError
 
 CONTEXT = {
     "endUser": {"customerNumber": "C-1001", "email": "ada@example.com", "name": 'Ada "L"'},

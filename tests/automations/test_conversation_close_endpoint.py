@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from automations.engine import fire_hook
+from automations.engine import hook_fire
 from automations.models import HookRun
 from contacts.models import ContactEvent, Conversation
 from tests.automations import drain_steps
@@ -64,7 +64,7 @@ def test_the_close_action_type_runs_on_close_once(
         action=make_definition(workspace, "Close again", action_type="Close"),
         priority=2,
     )
-    fire_hook(workspace=workspace, hook_name="PostSpam", context={}, conversation=conversation)
+    hook_fire(workspace=workspace, hook_name="PostSpam", context={}, conversation=conversation)
     drain_steps(django_capture_on_commit_callbacks)
     conversation.refresh_from_db()
     assert conversation.status == "closed"

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from automations.engine import fire_hook, steps_claim_due
+from automations.engine import hook_fire, steps_claim_due
 from automations.models import (
     ActionDefinition,
     HookAction,
@@ -45,7 +45,7 @@ def test_steps_run_in_ascending_priority(workspace, define, django_capture_on_co
     conversation = Conversation.objects.create(workspace=workspace, channel="email")
     link(workspace, "OnEscalate", second, 20)
     link(workspace, "OnEscalate", first, 10)
-    run = fire_hook(
+    run = hook_fire(
         workspace=workspace, hook_name="OnEscalate", context={}, conversation=conversation
     )
     assert list(run.steps.values_list("definition_name", flat=True)) == ["first", "second"]
@@ -59,7 +59,7 @@ def test_steps_run_in_ascending_priority(workspace, define, django_capture_on_co
 def test_only_the_first_unfinished_step_of_a_run_is_claimed(workspace, define):
     for n in range(3):
         link(workspace, "UserTriggered", define(f"wait {n}", "Wait", wait_seconds=0), n)
-    run = fire_hook(workspace=workspace, hook_name="UserTriggered", context={})
+    run = hook_fire(workspace=workspace, hook_name="UserTriggered", context={})
     claims = steps_claim_due()
     assert [step_id for step_id, _ in claims] == [run.steps.get(position=0).pk]
 
@@ -68,7 +68,7 @@ def test_a_wait_makes_later_steps_due_later(workspace, define, django_capture_on
     link(workspace, "UserTriggered", define("pause", "Wait", wait_seconds=3600), 1)
     link(workspace, "UserTriggered", define("close", "Close"), 2)
     conversation = Conversation.objects.create(workspace=workspace, channel="email")
-    run = fire_hook(
+    run = hook_fire(
         workspace=workspace, hook_name="UserTriggered", context={}, conversation=conversation
     )
     drain_steps(django_capture_on_commit_callbacks)
@@ -87,7 +87,7 @@ def test_conditional_rules_can_skip_a_step(workspace, define, django_capture_on_
     rule = '{"==": [{"var": "ticket.priority"}, "high"]}'
     link(workspace, "OnEscalate", define("close", "Close", conditional_rules=rule), 1)
     conversation = Conversation.objects.create(workspace=workspace, channel="email")
-    run = fire_hook(
+    run = hook_fire(
         workspace=workspace,
         hook_name="OnEscalate",
         context={"ticket": {"priority": "low"}},
@@ -102,7 +102,7 @@ def test_conditional_rules_can_skip_a_step(workspace, define, django_capture_on_
 
 def test_an_inactive_definition_is_not_linked_into_a_run(workspace, define):
     link(workspace, "OnClose", define("off", "Close", is_active=False), 1)
-    run = fire_hook(workspace=workspace, hook_name="OnClose", context={})
+    run = hook_fire(workspace=workspace, hook_name="OnClose", context={})
     assert not run.steps.exists()
     assert run.status == "completed"
 
@@ -226,7 +226,7 @@ def test_a_stored_template_nested_too_deeply_fails_the_step(
     # Stored as it was before saving checked it (define() bypasses the services).
     link(workspace, "OnEscalate", define("deep", action_type, **fields), 1)
     conversation = Conversation.objects.create(workspace=workspace, channel="email")
-    run = fire_hook(
+    run = hook_fire(
         workspace=workspace, hook_name="OnEscalate", context={}, conversation=conversation
     )
     drain_steps(django_capture_on_commit_callbacks)
@@ -245,9 +245,9 @@ def test_a_recursion_error_fails_the_step_instead_of_retrying(
     def too_deep(**kwargs):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("automations.step_executors.execute_definition", too_deep)
+    monkeypatch.setattr("automations.engine.definition_execute", too_deep)
     link(workspace, "OnClose", define("close", "Close"), 1)
-    run = fire_hook(workspace=workspace, hook_name="OnClose", context={})
+    run = hook_fire(workspace=workspace, hook_name="OnClose", context={})
     drain_steps(django_capture_on_commit_callbacks)
     step = run.steps.get()
     assert (step.status, step.error, step.attempts) == ("failed", "Input nested too deeply.", 1)
@@ -262,7 +262,7 @@ def test_a_reply_may_name_the_contact_in_either_vocabulary(
     conversation = Conversation.objects.create(workspace=workspace, channel="email", contact=ada)
     body = "{{ contact.firstname }}/{{ endUser.firstName }}/{{ conversation.id }}/{{ ticket.id }}"
     link(workspace, "OnEscalate", define("reply", "ReplySend", api_body_template=body), 1)
-    fire_hook(
+    hook_fire(
         workspace=workspace,
         hook_name="OnEscalate",
         context=hook_context(ada, conversation, None),

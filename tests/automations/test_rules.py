@@ -1,4 +1,5 @@
-"""JSON Logic conditional rules and action schedules (automations/rules.py)."""
+"""JSON Logic conditional rules and action schedules (automations/json_logic.py,
+automations/schedules.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automations.rules import (
+from automations.json_logic import (
     MAX_DEPTH,
     MAX_NODES,
     RuleError,
-    ScheduleError,
-    Window,
     evaluate,
-    next_allowed,
-    parse_schedule,
     rule_passes,
     truthy,
     validate_rules,
+)
+from automations.schedules import (
+    ScheduleError,
+    Window,
+    next_allowed,
+    parse_schedule,
     validate_schedule,
 )
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.queue import TransientError
 from contacts.models import ContactEvent
 from outreach import executors
 from outreach.execution import (
@@ -23,7 +24,7 @@ from outreach.execution import (
     batch_send,
     batch_start,
 )
-from outreach.executors import ExecutionResult, Prepared, TransientError
+from outreach.executors import ExecutionResult, Prepared
 from outreach.models import Action, ActionAttempt, ActionStatus, AttemptOutcome
 from tests.smtp_server import running_smtp_server
 

@@ -15,15 +15,10 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, Anymai
 from django.core import mail
 from django.utils import timezone
 
+from config.queue import PermanentError, TransientError
 from contacts.models import Conversation, Message
 from contacts.unsubscribe import contact_from_token
-from outreach.executors import (
-    REGISTRY,
-    ExecutionContext,
-    PermanentError,
-    TransientError,
-    idempotency_key_for,
-)
+from outreach.executors import REGISTRY, ExecutionContext, idempotency_key_for
 from outreach.executors import email as email_executor
 from tests.smtp_server import free_port, running_smtp_server
 

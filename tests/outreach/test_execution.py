@@ -10,6 +10,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from accounts.actors import Actor
+from config.queue import PermanentError, TransientError, backoff_seconds
 from contacts import services as contact_services
 from contacts.models import ContactEvent
 from outreach import executors
@@ -18,9 +19,8 @@ from outreach.execution import (
     action_execute,
     action_reclaim_expired,
     actions_dispatch,
-    backoff_seconds,
 )
-from outreach.executors import ExecutionResult, PermanentError, TransientError
+from outreach.executors import ExecutionResult
 from outreach.models import Action, ActionAttempt, ActionStatus, ActionTransition
 
 pytestmark = pytest.mark.django_db

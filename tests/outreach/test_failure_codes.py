@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
+from config.queue import PermanentError, TransientError
 from contacts import services as contact_services
 from outreach import cadences, services
 from outreach.execution import (
@@ -19,7 +20,7 @@ from outreach.execution import (
     actions_process_now,
     batch_start,
 )
-from outreach.executors import ExecutionResult, PermanentCode, PermanentError, TransientError
+from outreach.executors import ExecutionResult, PermanentCode
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
 from tests.admin_helpers import grant, logged_in
 from tests.outreach import PHONE

@@ -10,13 +10,12 @@ from datetime import datetime
 
 import pytest
 
+from config.queue import PermanentError, TransientError
 from contacts.models import Conversation, Message
 from outreach import services as outreach_services
 from outreach.executors import (
     ExecutionContext,
-    PermanentError,
     Prepared,
-    TransientError,
     executor_for,
     idempotency_key_for,
     is_sending,

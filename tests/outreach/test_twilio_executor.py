@@ -14,19 +14,17 @@ from xml.etree import ElementTree
 
 import pytest
 
+from config.queue import PermanentError, TransientError, parse_retry_after
 from contacts.models import Conversation, ConversationStatus, Direction, Message
 from outreach import services as outreach_services
 from outreach.executors import (
     ExecutionContext,
-    PermanentError,
     Prepared,
-    TransientError,
     executor_for,
     idempotency_key_for,
     is_sending,
     pooled_http,
 )
-from outreach.executors.common import parse_retry_after
 from tests.fakes import unused_url
 from tests.fakes.twilio import FakeTwilio, segments
 from tests.outreach import context_of, sends_from_threads

@@ -18,8 +18,8 @@ from collections import Counter
 
 import pytest
 
-from hub.beat import LOCK_NAME, LOCK_TTL
 from config.periodic_tasks import sync_periodic_tasks
+from hub.beat import LOCK_NAME, LOCK_TTL
 from hub.models import SchedulerLock
 from outreach.models import Action, ActionAttempt, ActionTransition
 from tests.reliability.helpers import (

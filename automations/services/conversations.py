@@ -37,10 +37,11 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
-from automations.context import hook_context
-from automations.engine import fire_hook
+from automations.context import addressed_to, hook_context
+from automations.engine import StageHandler, hook_fire
 from automations.models import HookName, HookRun, StepStatus
 from config.exceptions import DomainError, InvalidTransition
+from config.queue import PermanentError
 from contacts import services as contact_services
 from contacts.models import (
     Contact,
@@ -51,7 +52,8 @@ from contacts.models import (
     EscalationStatus,
     Message,
 )
-from outreach.executors import PermanentError
+from outreach.selectors import email_identity_for
+from outreach.services import action_create
 
 logger = logging.getLogger("automations.conversations")
 
@@ -78,18 +80,8 @@ def conversation_escalate(
 ) -> HookRun:
     """Start an escalation (409 when the conversation is not open, or one is under way)."""
     with transaction.atomic():
-        started = (
-            Conversation.objects.filter(
-                pk=conversation.pk, workspace=workspace, status=ConversationStatus.OPEN
-            )
-            .exclude(escalation_status=EscalationStatus.PENDING)
-            .update(
-                escalation_status=EscalationStatus.PENDING,
-                escalation_reason=reason[:500],
-                escalated_to=to,
-                escalated_at=None,
-                updated_at=timezone.now(),
-            )
+        started = contact_services.conversation_escalation_start(
+            conversation=conversation, reason=reason, to=to
         )
         conversation.refresh_from_db()
         if not started:
@@ -108,7 +100,7 @@ def conversation_escalate(
             actor,
             {"conversation_id": conversation.public_id, "reason": reason[:200], "to": to},
         )
-        return fire_hook(
+        return hook_fire(
             workspace=workspace,
             hook_name=HookName.ON_ESCALATE,
             context=context,
@@ -123,9 +115,6 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
     It goes out as an outreach action like everything else (no approval: it is
     addressed to a colleague, and its contact is not the customer's, so the
     customer's suppression does not hold it back)."""
-    from automations.step_executors import email_identity_for
-    from outreach.services import action_create
-
     messages = list(conversation.messages.order_by("-sent_at", "-id")[:HANDOFF_TRANSCRIPT_MESSAGES])
     transcript = "\n\n".join(
         f"[{m.sent_at:%Y-%m-%d %H:%M} UTC] {m.from_address}:\n{m.body}" for m in reversed(messages)
@@ -144,7 +133,9 @@ def _handoff(run: HookRun, conversation: Conversation, to: str) -> str:
                 actor=Actor.system("automation:escalation"),
                 contact=None,
                 type="send_email",
-                identity=email_identity_for(run),
+                identity=email_identity_for(
+                    workspace=run.workspace, to_address=addressed_to(run.context)
+                ),
                 params={
                     "to": to,
                     "subject": f"Escalated: {conversation.subject or conversation.public_id}"[:998],
@@ -177,12 +168,9 @@ def _finish_escalation(run: HookRun) -> HookRun | None:
                 handoff = _handoff(run, conversation, escalation["to"])
             except PermanentError as exc:
                 error = exc.message
-        now = timezone.now()
-        conversation.escalation_status = (
-            EscalationStatus.FAILED if error else EscalationStatus.ESCALATED
+        contact_services.conversation_escalation_finish(
+            conversation=conversation, failed=bool(error), at=timezone.now()
         )
-        conversation.escalated_at = None if error else now
-        conversation.save(update_fields=["escalation_status", "escalated_at", "updated_at"])
         escalation.update(
             status=conversation.escalation_status, error=error, handoffAction=handoff or None
         )
@@ -199,7 +187,7 @@ def _finish_escalation(run: HookRun) -> HookRun | None:
             conversation.escalation_status,
             error,
         )
-        return fire_hook(
+        return hook_fire(
             workspace=run.workspace,
             hook_name=HookName.ON_ESCALATE_FAILED if error else HookName.POST_ESCALATE,
             context=context,
@@ -215,10 +203,8 @@ def conversation_close(
 ) -> HookRun:
     """Close the conversation and run OnClose (409 when it is already closed)."""
     with transaction.atomic():
-        closed = (
-            Conversation.objects.filter(pk=conversation.pk, workspace=workspace)
-            .exclude(status=ConversationStatus.CLOSED)
-            .update(status=ConversationStatus.CLOSED, updated_at=timezone.now())
+        closed = contact_services.conversation_set_status(
+            conversation=conversation, status=ConversationStatus.CLOSED
         )
         conversation.refresh_from_db()
         if not closed:
@@ -228,7 +214,7 @@ def conversation_close(
             context = hook_context(contact, conversation, _last_message(conversation))
         context = {**context, "ticket": {**(context.get("ticket") or {}), "status": "closed"}}
         _record(contact, "conversation.closed", actor, {"conversation_id": conversation.public_id})
-        return fire_hook(
+        return hook_fire(
             workspace=workspace,
             hook_name=HookName.ON_CLOSE,
             context=context,
@@ -269,16 +255,15 @@ def call_pickup(
                 .order_by("id")
                 .first()
             )
-            conversation = Conversation.objects.create(
-                workspace=workspace,
+            conversation = contact_services.conversation_open(
+                workspace_id=workspace.pk,
                 contact=contact,
                 channel=ConversationChannel.PHONE,
                 subject=f"Call from {from_number}",
                 external_thread_id=call_id,
                 last_message_at=now,
             )
-            message = Message.objects.create(
-                workspace=workspace,
+            message = contact_services.message_record(
                 conversation=conversation,
                 direction=Direction.INBOUND,
                 from_address=from_number,
@@ -301,7 +286,7 @@ def call_pickup(
                 "to": to_number,
                 "transcript": transcript,
             }
-            run = fire_hook(
+            run = hook_fire(
                 workspace=workspace,
                 hook_name=HookName.ON_PHONE_PICKUP,
                 context=context,
@@ -318,17 +303,19 @@ def call_pickup(
     return conversation, run
 
 
-# --- The next stage of each chain -------------------------------------------------------
-def advance_conversation_stage(run: HookRun) -> HookRun | None:
-    if run.next_stage == "escalate":
-        return _finish_escalation(run)
-    if run.next_stage == "pickup_say":
-        return fire_hook(
-            workspace=run.workspace,
-            hook_name=HookName.ON_PHONE_PICKUP_SAY,
-            context=run.context,
-            channel=run.channel,
-            contact=run.contact,
-            conversation=run.conversation,
-        )
-    return None
+# --- The next stage of each chain (registered with the engine by AutomationsConfig.ready) ---
+def _pickup_say(run: HookRun) -> HookRun:
+    return hook_fire(
+        workspace=run.workspace,
+        hook_name=HookName.ON_PHONE_PICKUP_SAY,
+        context=run.context,
+        channel=run.channel,
+        contact=run.contact,
+        conversation=run.conversation,
+    )
+
+
+STAGE_HANDLERS: dict[str, StageHandler] = {
+    "escalate": _finish_escalation,
+    "pickup_say": _pickup_say,
+}

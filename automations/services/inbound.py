@@ -15,22 +15,22 @@ patterns against the subject and body (automations.topics).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Workspace
 from automations.context import hook_context
-from automations.engine import fire_hook, run_topic_actions
-from automations.models import Channel, HookRun
+from automations.engine import StageHandler, hook_fire, topic_actions_run
+from automations.models import Channel, HookRun, Topic
+from automations.selectors import topics_active
+from automations.topics import context_with_topic
 from contacts import services as contact_services
 from contacts.models import Conversation, ConversationStatus, Direction, Message
 from outreach.cadences import enrollments_stop_for_contact
 from outreach.models import StopReason
-
-STAGES = ("spam_check", "post_spam", "detect", "topic_actions")
-# Stages of the escalation and phone-pickup chains (automations.conversations).
-CONVERSATION_STAGES = ("escalate", "pickup_say")
 
 
 def inbound_message_receive(
@@ -67,15 +67,11 @@ def inbound_message_receive(
             conversation = earlier.conversation if earlier else None
         now = timezone.now()
         if conversation is None:
-            conversation = Conversation.objects.create(
-                workspace=workspace, contact=contact, channel="email", subject=subject[:998]
+            conversation = contact_services.conversation_open(
+                workspace_id=workspace.pk, contact=contact, channel="email", subject=subject[:998]
             )
-        conversation.last_message_at = now
-        if conversation.status == ConversationStatus.CLOSED:
-            conversation.status = ConversationStatus.OPEN
-        conversation.save(update_fields=["last_message_at", "status", "updated_at"])
-        message = Message.objects.create(
-            workspace=workspace,
+        contact_services.conversation_receive(conversation=conversation, at=now)
+        message = contact_services.message_record(
             conversation=conversation,
             direction=Direction.INBOUND,
             from_address=from_address,
@@ -98,7 +94,7 @@ def inbound_message_receive(
             note=f"Reply: {subject}"[:200] if subject else "Reply received.",
             actor=actor,
         )
-        run = fire_hook(
+        run = hook_fire(
             workspace=workspace,
             hook_name="PreSpam",
             context=hook_context(contact, conversation, message),
@@ -110,44 +106,41 @@ def inbound_message_receive(
     return message, run
 
 
-def advance_pipeline(*, run_id: int) -> HookRun | None:
-    """Start the stage after `run`'s (called once the run completes)."""
-    from automations.step_executors import detect_topics
+# --- The pipeline's stages (registered with the engine by AutomationsConfig.ready) ---------
+def _common(run: HookRun) -> dict[str, Any]:
+    return {
+        "workspace": run.workspace,
+        "channel": run.channel,
+        "contact": run.contact,
+        "conversation": run.conversation,
+    }
 
-    run = HookRun.objects.select_related("conversation", "workspace").get(pk=run_id)
-    stage, common = (
-        run.next_stage,
-        {
-            "workspace": run.workspace,
-            "channel": run.channel,
-            "contact": run.contact,
-            "conversation": run.conversation,
-        },
+
+def _spam_check(run: HookRun) -> HookRun | None:
+    if run.conversation and run.conversation.status == ConversationStatus.SPAM:
+        return None  # spam: the pipeline stops here
+    return hook_fire(hook_name="PostSpam", context=run.context, next_stage="detect", **_common(run))
+
+
+def _detect(run: HookRun) -> HookRun:
+    _, context = context_with_topic(run.context, topics_active(workspace=run.workspace))
+    return hook_fire(
+        hook_name="PostTopicDetection", context=context, next_stage="topic_actions", **_common(run)
     )
-    if stage in CONVERSATION_STAGES:
-        from automations.conversations import advance_conversation_stage
 
-        return advance_conversation_stage(run)
-    if stage == "spam_check":
-        if run.conversation and run.conversation.status == ConversationStatus.SPAM:
-            return None  # spam: the pipeline stops here
-        return fire_hook(hook_name="PostSpam", context=run.context, next_stage="detect", **common)
-    if stage == "detect":
-        detected = detect_topics(run)
-        return fire_hook(
-            hook_name="PostTopicDetection",
-            context=detected["context"],
-            next_stage="topic_actions",
-            **common,
-        )
-    if stage == "topic_actions":
-        topic = (run.context or {}).get("topic")
-        if not topic:
-            return None
-        from automations.models import Topic
 
-        found = Topic.objects.for_workspace(run.workspace).filter(pk=topic["id"]).first()
-        if found is None:
-            return None
-        return run_topic_actions(topic=found, context=run.context, **common)
-    return None
+def _topic_actions(run: HookRun) -> HookRun | None:
+    topic = (run.context or {}).get("topic")
+    if not topic:
+        return None
+    found = Topic.objects.for_workspace(run.workspace).filter(pk=topic["id"]).first()
+    if found is None:
+        return None
+    return topic_actions_run(topic=found, context=run.context, **_common(run))
+
+
+STAGE_HANDLERS: dict[str, StageHandler] = {
+    "spam_check": _spam_check,
+    "detect": _detect,
+    "topic_actions": _topic_actions,
+}
