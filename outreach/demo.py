@@ -25,8 +25,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from accounts.actors import Actor
 from accounts.models import Workspace
 from contacts.models import Contact
-from outreach import cadences, services
+from outreach import services
 from outreach.models import Action, Cadence, Identity, IdentityChannel
+from outreach.services import cadences
 
 DEMO_EMAIL_IDENTITY = "id_123"
 # Seed 003's example ids, given to the demo's SMS to John and to Jane.

@@ -155,7 +155,7 @@ class Action(WorkspaceOwned):
     provider_message_id = models.CharField(max_length=255, blank=True)
     # Salesloft's grouping of steps that touch a person together.
     multitouch_group_id = models.BigIntegerField(null=True, blank=True)
-    # Set when the action is a cadence step's (outreach.cadences).
+    # Set when the action is a cadence step's (outreach.services.cadences).
     cadence = models.ForeignKey(
         "outreach.Cadence", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -35,12 +35,12 @@ from django.dispatch import receiver
 from accounts.actors import Actor
 from contacts.services import contact_suppress, contacts_by_email
 from contacts.signals import contact_deleted, contact_suppression_changed
-from outreach.cadences import (
+from outreach.models import Action, StopReason
+from outreach.services.cadences import (
     SUPPRESSION_STOP_REASONS,
     enrollment_advance,
     enrollments_stop_for_contact,
 )
-from outreach.models import Action, StopReason
 from outreach.signals import action_finished
 
 logger = logging.getLogger("outreach.receivers")

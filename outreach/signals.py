@@ -11,5 +11,5 @@ from django.dispatch import Signal
 # An action reached a final status (completed, failed, cancelled, rejected).
 # kwargs: action (saved, with its new status), from_status, actor, reason.
 # Sent once per transition by outreach.transitions, after the audit row is written.
-# outreach.cadences advances the action's enrollment on it.
+# outreach.services.cadences advances the action's enrollment on it.
 action_finished = Signal()

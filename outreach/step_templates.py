@@ -3,7 +3,7 @@
 The template is the action's params with sandboxed Jinja2 in its strings
 (config.templating), rendered with `contact` (also reachable as `endUser`:
 contacts.vocabulary), `sender`, `cadence` and `step`; the recipient defaults to the
-enrolled contact. See outreach.cadences for the semantics.
+enrolled contact. See outreach.services.cadences for the semantics.
 
 Saving a step checks each string against `step_vocabulary` (a name it does not know
 is an error on the string's path, e.g. `params_template.body`), then renders it

@@ -13,7 +13,7 @@ cadence's next step, outreach/receivers.py) commits or rolls back with the
 transition: a worker dying after the commit cannot lose it, and a receiver that
 raises undoes the transition. The timeline event comes before any receiver
 because the cadence receiver locks the contact, and lock order matters
-(outreach/cadences.py).
+(outreach/services/cadences.py).
 
 `transitions_record` is the same for many actions by one actor: the timeline
 events go in one INSERT and the audit rows in another (the dispatcher's claim

@@ -29,8 +29,8 @@ from automations.selectors import topics_active
 from automations.topics import context_with_topic
 from contacts import services as contact_services
 from contacts.models import Conversation, ConversationStatus, Direction, Message
-from outreach.cadences import enrollments_stop_for_contact
 from outreach.models import StopReason
+from outreach.services.cadences import enrollments_stop_for_contact
 
 
 def inbound_message_receive(

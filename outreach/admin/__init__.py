@@ -12,7 +12,7 @@
 - **Identities**: created and edited through `identity_create` /
   `identity_update`.
 - **Cadences** (with their steps inline) and **enrollments** (read-only, "Stop
-  selected enrollments"), through `outreach.cadences` (see admin/cadences.py).
+  selected enrollments"), through `outreach.services.cadences` (see admin/cadences.py).
 
 Tenancy (accounts.admin.common): a superuser sees every workspace; any other staff user only the
 workspaces they are a member of (another workspace's action is not listed and

@@ -1,7 +1,7 @@
 """Cadences with their steps, and enrollments, in the admin.
 
 - **Cadences**: a cadence's page edits the cadence and its steps (an inline in
-  step order). Every save goes through `outreach.cadences` (`cadence_create` /
+  step order). Every save goes through `outreach.services.cadences` (`cadence_create` /
   `cadence_update`, `step_create` / `step_update` / `step_delete`); a step's
   form is checked with the service's own `step_errors` first, so a bad template
   shows on its field (`params_template`) exactly as the API would refuse it.
@@ -49,7 +49,6 @@ from accounts.admin.common import (
 from accounts.models import Membership
 from config.exceptions import DomainError
 from contacts.vocabulary import preview_contact, preview_contact_label
-from outreach import cadences as services
 from outreach import selectors
 from outreach.models import (
     Action,
@@ -60,6 +59,7 @@ from outreach.models import (
     Identity,
     Step,
 )
+from outreach.services import cadences as services
 from outreach.step_templates import (
     SAMPLE_SENDER,
     render_step_params,

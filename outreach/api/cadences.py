@@ -33,7 +33,6 @@ from config.pagination import LimitSkipPaginationSerializer, paginate_limit_skip
 from config.responses import ok
 from config.schema import LIMIT_SKIP_PARAMS, Envelope
 from contacts.models import Contact
-from outreach import cadences as services
 from outreach import selectors
 from outreach.models import (
     STEP_ACTION_TYPES,
@@ -47,6 +46,7 @@ from outreach.models import (
     StepType,
     StopReason,
 )
+from outreach.services import cadences as services
 
 CADENCE_ID = OpenApiParameter("cadence_id", int, OpenApiParameter.PATH)
 # /v1/cadences itself has no id: the viewset-wide CADENCE_ID is taken off it.
@@ -131,7 +131,7 @@ MAX_STEP_ORDER = 10_000
 
 
 class StepWriteSerializer(serializers.Serializer):
-    """Shapes only; `outreach.cadences` checks the rest (the identity's channel,
+    """Shapes only; `outreach.services.cadences` checks the rest (the identity's channel,
     the template rendered against a sample contact and validated as params)."""
 
     type = StepTypeField()

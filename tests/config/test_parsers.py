@@ -24,7 +24,7 @@ from config.parsers import (
 )
 from contacts import services as contact_services
 from contacts.models import Conversation
-from outreach import cadences
+from outreach.services import cadences
 from tests.factories import (
     make_channel,
     make_definition,

@@ -1,5 +1,5 @@
 """Cadences (with steps inline) and enrollments in the admin, through Django's
-test client: saves go through outreach.cadences, tenancy holds, and "Stop
+test client: saves go through outreach.services.cadences, tenancy holds, and "Stop
 selected enrollments" stops through the service."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import json
 import pytest
 
 from accounts.actors import Actor
-from outreach import cadences, step_templates
+from outreach import step_templates
 from outreach.models import Action, ActionStatus, Cadence, Enrollment, Step
+from outreach.services import cadences
 from tests.admin_helpers import grant, logged_in, messages_of
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from accounts.models import Role
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
 from contacts import services as contact_services
 from contacts.models import ContactEvent
-from outreach import cadences, services
+from outreach import services
 from outreach.execution import action_claim_due, action_execute
 from outreach.models import (
     Action,
@@ -26,6 +26,7 @@ from outreach.models import (
     Step,
     StopReason,
 )
+from outreach.services import cadences
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.actors import Actor
 from accounts.models import Membership, Scope
 from contacts import services as contact_services
-from outreach import cadences
 from outreach.models import Action, ActionStatus, Cadence, Enrollment, Step
+from outreach.services import cadences
 
 pytestmark = pytest.mark.django_db
 

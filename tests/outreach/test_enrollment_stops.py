@@ -17,8 +17,8 @@ from accounts.actors import Actor
 from contacts import services as contact_services
 from contacts.models import Contact
 from contacts.unsubscribe import unsubscribe_token
-from outreach import cadences
 from outreach.models import Action, ActionStatus, Enrollment, EnrollmentState
+from outreach.services import cadences
 
 pytestmark = pytest.mark.django_db
 

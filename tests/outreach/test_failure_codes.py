@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.actors import Actor
 from config.queue import PermanentError, TransientError
 from contacts import services as contact_services
-from outreach import cadences, services
+from outreach import services
 from outreach.execution import (
     action_claim_due,
     action_execute,
@@ -22,6 +22,7 @@ from outreach.execution import (
 )
 from outreach.executors import ExecutionResult, PermanentCode
 from outreach.models import Action, ActionStatus, EnrollmentState, FailureCode, StopReason
+from outreach.services import cadences
 from tests.admin_helpers import grant, logged_in
 from tests.outreach import PHONE
 from tests.smtp_server import running_smtp_server

@@ -4,7 +4,7 @@ step's email exactly once at a real SMTP server, one after another, and the
 enrollment completes.
 
 Each step is scheduled inside the transaction that completes the previous
-step's action (outreach.services._record → outreach.cadences.enrollment_advance),
+step's action (outreach.transitions → outreach.services.cadences.enrollment_advance),
 so the dispatcher picks it up on its next tick; nothing waits in the broker.
 """
 
@@ -26,8 +26,8 @@ def test_a_cadence_of_three_day_one_emails_is_delivered_once_each_and_completes(
 ):
     from accounts.actors import Actor
     from contacts import services as contact_services
-    from outreach import cadences
     from outreach.models import Action, ActionStatus, Enrollment, EnrollmentState
+    from outreach.services import cadences
 
     workspace, owner, _identity = sender
     actor = Actor.for_user(owner)

@@ -1,4 +1,4 @@
-"""Every change to identities and actions goes through here.
+"""Every change to actions goes through here.
 
 Status changes re-read the row with SELECT ... FOR UPDATE inside a transaction
 and check the current status before writing, so two reviewers (or a reviewer
@@ -6,7 +6,7 @@ and the dispatcher) deciding at once cannot both win: the loser gets
 InvalidTransition (409) and nothing is written. On SQLite the IMMEDIATE
 transaction mode gives the same serialisation. Every transition is recorded by
 outreach.transitions, whose `action_finished` signal moves a cadence on
-(outreach/receivers.py): this module does not call outreach.cadences.
+(outreach/receivers.py): this module does not call outreach.services.cadences.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -25,7 +24,6 @@ from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
 from contacts.models import Contact
-from contacts.normalise import LINKEDIN_PROFILE, normalise_email, normalise_phone
 from contacts.selectors import contact_for_recipient
 from outreach.models import (
     WAITING_STATUSES,
@@ -37,7 +35,6 @@ from outreach.models import (
     Decision,
     Enrollment,
     Identity,
-    IdentityChannel,
     Step,
 )
 from outreach.tasks import dispatch_action
@@ -45,108 +42,6 @@ from outreach.transitions import transition_record
 from outreach.validation import check_action_fields
 
 BULK_LIMIT = 500
-
-
-# --- Identities ---------------------------------------------------------------
-def identity_clean_address(channel: str, address: str) -> str:
-    try:
-        if channel == IdentityChannel.EMAIL:
-            return normalise_email(address)
-        if channel in (IdentityChannel.SMS, IdentityChannel.PHONE):
-            return normalise_phone(address)
-        if channel == IdentityChannel.LINKEDIN:
-            if not LINKEDIN_PROFILE.match(address.strip()):
-                raise ValidationFailed(
-                    "Must be a LinkedIn profile URL (https://www.linkedin.com/in/…)."
-                )
-            return address.strip()
-    except ValidationFailed as exc:
-        raise ValidationFailed(
-            "Invalid identity address.", fields={"address": [exc.message]}
-        ) from None
-    raise ValidationFailed(
-        f"Unknown channel {channel!r}.",
-        fields={"channel": [f"Valid channels: {', '.join(IdentityChannel.values)}."]},
-    )
-
-
-def identity_create(
-    *,
-    workspace: Workspace,
-    channel: str,
-    address: str,
-    display_name: str = "",
-    owner: AbstractBaseUser | None = None,
-    daily_limit: int | None = None,
-    window_days: list[int] | None = None,
-    window_start: dt.time | None = None,
-    window_end: dt.time | None = None,
-    timezone_name: str = "",
-) -> Identity:
-    address = identity_clean_address(channel, address)
-    identity = Identity(
-        workspace=workspace,
-        channel=channel,
-        address=address,
-        display_name=display_name,
-        owner=owner,
-        daily_limit=daily_limit,
-        window_start=window_start,
-        window_end=window_end,
-        timezone=timezone_name,
-    )
-    if window_days is not None:
-        identity.window_days = sorted(set(window_days))
-    try:
-        with transaction.atomic():
-            identity.save()
-    except IntegrityError:
-        raise Conflict(
-            f"A {channel} identity with address {address} already exists.",
-            code="duplicate_identity",
-        ) from None
-    return identity
-
-
-IDENTITY_EDITABLE = {
-    "display_name",
-    "address",
-    "daily_limit",
-    "window_days",
-    "window_start",
-    "window_end",
-    "timezone",
-}
-
-
-def identity_update(*, identity: Identity, changes: dict[str, Any]) -> Identity:
-    unknown = set(changes) - IDENTITY_EDITABLE
-    if unknown:
-        raise ValidationFailed(fields={k: ["Not editable."] for k in sorted(unknown)})
-    if "address" in changes:
-        changes["address"] = identity_clean_address(identity.channel, changes["address"])
-    if "window_days" in changes and changes["window_days"] is not None:
-        changes["window_days"] = sorted(set(changes["window_days"]))
-    for field, value in changes.items():
-        setattr(identity, field, value)
-    try:
-        with transaction.atomic():
-            identity.save()
-    except IntegrityError:
-        raise Conflict(
-            "Another identity already has this address.", code="duplicate_identity"
-        ) from None
-    return identity
-
-
-def identity_deactivate(*, identity: Identity) -> Identity:
-    updated = Identity.objects.filter(pk=identity.pk, is_active=True).update(
-        is_active=False, updated_at=timezone.now()
-    )
-    if not updated:
-        raise Conflict("This identity is already deactivated.", code="already_deactivated")
-    identity.is_active = False
-    return identity
 
 
 # --- Actions ------------------------------------------------------------------
@@ -181,7 +76,7 @@ def action_create(
     enrollment: Enrollment | None = None,
 ) -> Action:
     """`owner` defaults to the actor's user; `cadence`/`step`/`enrollment` mark a
-    cadence step's action (outreach.cadences schedules those)."""
+    cadence step's action (outreach.services.cadences schedules those)."""
     cleaned, errors = check_action_fields(
         workspace=workspace, type=type, params=params, identity=identity
     )

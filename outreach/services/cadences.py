@@ -110,7 +110,7 @@ from outreach.step_templates import (
 )
 from outreach.validation import identity_problem
 
-logger = logging.getLogger("outreach.cadences")
+logger = logging.getLogger("outreach.services.cadences")
 
 CADENCES = Actor.system("cadences")
 MAX_NAME = 200
