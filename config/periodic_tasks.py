@@ -41,6 +41,12 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Run due steps of automation runs (hooks, topic actions).",
         expires_seconds=10,
     ),
+    "webhooks.dispatch_deliveries": Periodic(
+        task="webhooks.dispatch_deliveries",
+        every_seconds=1,
+        description="Reclaim expired webhook leases, send due deliveries, signed.",
+        expires_seconds=10,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

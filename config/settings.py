@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "contacts",
     "outreach",
     "automations",
+    "webhooks",
     "hub",
 ]
 
@@ -246,6 +247,19 @@ OUTBOUND_HTTP_PUBLIC = env.env_bool("OUTBOUND_HTTP_PUBLIC", True)
 # without a port never lets an ApiCall reach (config.allowlist.ServiceAddress).
 LISTEN_HOST = env.env_str("HOST")
 LISTEN_PORT = env.env_port("PORT", 8000)
+
+# Webhooks (README "Webhooks"). A subscription's URL must be https unless this is
+# off (default: off only when DEBUG is on, so `make run` reaches a local receiver).
+WEBHOOKS_REQUIRE_HTTPS = env.env_bool("WEBHOOKS_REQUIRE_HTTPS", not DEBUG)
+# Seconds one delivery attempt may take (connect, send, answer).
+WEBHOOK_TIMEOUT_SECONDS = env.env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Deliveries one dispatch tick claims and sends.
+WEBHOOK_BATCH_SIZE = env.env_int("WEBHOOK_BATCH_SIZE", 20, minimum=1)
+# A subscription failing this long (since its first failure after a success) is
+# disabled and the workspace's admins are emailed. Default: 5 days.
+WEBHOOK_DISABLE_AFTER_SECONDS = env.env_int(
+    "WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 24 * 3600, minimum=60
+)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

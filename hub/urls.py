@@ -33,6 +33,7 @@ urlpatterns = [
     path("v1/", include("outreach.api.urls")),
     path("v1/", include("contacts.api.urls")),
     path("v1/", include("automations.api.inbound_urls")),
+    path("v1/", include("webhooks.api.urls")),
     path("v2/", include("outreach.api.salesloft.urls")),
     path("functions/v1/", include("outreach.api.magpipe.urls")),
     path("u/<str:token>", unsubscribe, name="unsubscribe"),

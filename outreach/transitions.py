@@ -7,7 +7,9 @@ is saved with its new status. It writes, in this order:
    a contact, the contact's timeline event `action.<status>`;
 2. the log line `action_transition action=… type=… from=… to=… actor=… reason=…`;
 3. the audit row (ActionTransition);
-4. for a final status, the signal `outreach.signals.action_finished`, once.
+4. the signal `outreach.signals.action_transitioned`, once per call with every
+   change (webhooks' outbox rows);
+5. for a final status, the signal `outreach.signals.action_finished`, once.
 Receivers run synchronously in the same transaction, so what they write (a
 cadence's next step, outreach/receivers.py) commits or rolls back with the
 transition: a worker dying after the commit cannot lose it, and a receiver that
@@ -35,7 +37,7 @@ from accounts.actors import Actor
 from contacts.services import events_record
 from outreach.models import FINAL_STATUSES, Action, ActionTransition
 from outreach.params import summary_of
-from outreach.signals import action_finished
+from outreach.signals import action_finished, action_transitioned
 
 logger = logging.getLogger("outreach.actions")
 
@@ -47,6 +49,7 @@ class Change:
     action: Action
     from_status: str
     reason: str = ""
+    decision: str = ""  # a reviewer's Decision (approve, reject, edit), else ""
 
 
 def transitions_record(changes: Sequence[Change], *, actor: Actor) -> list[ActionTransition]:
@@ -99,6 +102,7 @@ def transitions_record(changes: Sequence[Change], *, actor: Actor) -> list[Actio
     ]
     # One row is a plain INSERT (as a lone create was); bulk_create of one is the same.
     rows = ActionTransition.objects.bulk_create(rows)
+    action_transitioned.send(sender=Action, changes=list(changes), actor=actor)
     for change in changes:
         if change.action.status in FINAL_STATUSES:
             action_finished.send(
@@ -112,10 +116,11 @@ def transitions_record(changes: Sequence[Change], *, actor: Actor) -> list[Actio
 
 
 def transition_record(
-    action: Action, *, from_status: str, actor: Actor, reason: str = ""
+    action: Action, *, from_status: str, actor: Actor, reason: str = "", decision: str = ""
 ) -> ActionTransition:
-    """Record one transition of a saved action (see the module docstring)."""
-    [row] = transitions_record([Change(action, from_status, reason)], actor=actor)
+    """Record one transition of a saved action (see the module docstring);
+    `decision` names a reviewer's decision that made it."""
+    [row] = transitions_record([Change(action, from_status, reason, decision)], actor=actor)
     return row
 
 

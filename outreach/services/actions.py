@@ -244,6 +244,7 @@ def _record_decision(
         from_status=ActionStatus.PENDING_APPROVAL,
         actor=actor,
         reason=f"{decision}: {comment}" if comment else decision,
+        decision=decision,
     )
 
 

@@ -100,6 +100,7 @@ from outreach.models import (
     StopReason,
 )
 from outreach.services import action_cancel, action_create
+from outreach.signals import enrollment_stopped
 from outreach.step_templates import (
     SAMPLE_CONTACT,
     SAMPLE_SENDER,
@@ -562,6 +563,7 @@ def _finish(
             with contextlib.suppress(InvalidTransition):
                 action_cancel(action=action, actor=actor, reason=why[:1000])
         _event(enrollment, "cadence.stopped", actor, reason=reason, note=note[:MAX_NOTE])
+        enrollment_stopped.send(sender=Enrollment, enrollment=enrollment, actor=actor)
     else:
         _event(enrollment, "cadence.completed", actor)
     logger.info(
