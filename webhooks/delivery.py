@@ -183,12 +183,11 @@ def delivery_record(delivery: Delivery, result: Result) -> Delivery | None:
                 subscription.failing_since = now
                 subscription.save(update_fields=["failing_since", "updated_at"])
             failing_for = (now - subscription.failing_since).total_seconds()
-            if failing_for >= settings.WEBHOOK_DISABLE_AFTER_SECONDS:
+            if subscription.is_active and failing_for >= settings.WEBHOOK_DISABLE_AFTER_SECONDS:
                 locked.status = DeliveryStatus.FAILED
-                if subscription.is_active:
-                    subscription_disable(subscription=subscription)
-                    transaction.on_commit(lambda: admins_notify(subscription.pk))
-            else:
+                subscription_disable(subscription=subscription)
+                transaction.on_commit(lambda: admins_notify(subscription.pk))
+            else:  # retried later (a disabled subscription's wait for it to be enabled)
                 locked.status = DeliveryStatus.PENDING
                 locked.next_attempt_at = now + timedelta(
                     seconds=retry_delay(locked.attempts, result.retry_after)
