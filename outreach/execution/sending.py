@@ -171,21 +171,40 @@ def _skip(job: Job, reason: str, retry_in: float = 0.0) -> None:
     job.state, job.skip_reason, job.retry_in = "skipped", reason, retry_in
 
 
-def _announce(batch: _Batch, job: Job) -> bool:
+def _report_answer(batch: _Batch, job: Job) -> None:
+    with batch.lock:
+        job.state = "answered"
+    batch.events.put(("done", job))
+
+
+def _announce(batch: _Batch, job: Job, answered: Job | None = None) -> bool:
     """Ask the batch's thread to record that this call starts; False: skip it
-    (deadline, pause, batch closed, or the start could not be recorded)."""
+    (deadline, pause, batch closed, or the start could not be recorded).
+
+    `answered` is this thread's previous call, answered but not yet reported: its
+    answer and this start go to the batch's thread together and are recorded in
+    the same round (the answer first), so a message costs the thread one wait
+    for the database, not two. The thread makes this call only once both are
+    recorded: it never has more than one call whose outcome the database lacks."""
+    if answered is not None:
+        _report_answer(batch, answered)
     wait = gate(job.prepared.provider).wait_left()
     with batch.lock:
-        if job.state != "pending":
-            return False
-        if batch.closed or time.monotonic() > batch.deadline:
+        go = job.state == "pending"
+        if go and (batch.closed or time.monotonic() > batch.deadline):
             _skip(job, DEADLINE_PASSED)
-            return False
-        if wait > 0:
+            go = False
+        elif go and wait > 0:
             _skip(job, f"{job.prepared.provider} asked to wait (429 Retry-After)", wait)
-            return False
-        job.state = "announced"
-    batch.events.put(("start", job))
+            go = False
+        if go:
+            job.state = "announced"
+    if go:
+        batch.events.put(("start", job))
+    if answered is not None:
+        answered.recorded.wait(settings.PROVIDER_TIMEOUT_SECONDS)
+    if not go:
+        return False
     job.go.wait(settings.PROVIDER_TIMEOUT_SECONDS)
     with batch.lock:
         if job.state == "announced":  # nobody answered: the batch stopped waiting
@@ -195,9 +214,12 @@ def _announce(batch: _Batch, job: Job) -> bool:
 
 def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
     session: Session | None = None
+    answered: Job | None = None  # the previous call, answered, not yet reported
     try:
         for job in chunk:
-            if not _announce(batch, job):
+            started = _announce(batch, job, answered)
+            answered = None
+            if not started:
                 continue
             provider = gate(job.prepared.provider)
             try:
@@ -213,13 +235,13 @@ def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
             except Exception as exc:  # a bug or an unmapped library error: retried, logged
                 logger.exception("send crashed (%s)", job.prepared.provider)
                 job.error = TransientError(f"{type(exc).__name__}: {exc}")
-            with batch.lock:
-                job.state = "answered"
-            # The next send waits until this answer is recorded, so a thread
-            # never has more than one call whose outcome the database lacks.
-            batch.events.put(("done", job))
-            job.recorded.wait(settings.PROVIDER_TIMEOUT_SECONDS)
+            # Reported with the next call's start (or below, after the last call):
+            # the next send waits until this answer is recorded.
+            answered = job
     finally:
+        if answered is not None:
+            _report_answer(batch, answered)
+            answered.recorded.wait(settings.PROVIDER_TIMEOUT_SECONDS)
         if session is not None:
             try:
                 session.close()
@@ -286,8 +308,11 @@ def jobs_send(jobs: list[Job], *, on_start: Recorder, on_answer: Recorder) -> li
                 events.append(batch.events.get_nowait())
             except queue.Empty:
                 break
-        _deliver(batch, [job for kind, job in events if kind == "start"], on_start, "go")
+        # Answers first: a thread's previous answer comes with its next start, and
+        # a worker dying between the two writes then leaves that start unrecorded
+        # (requeued, never made) rather than an answer unrecorded.
         _deliver(batch, [job for kind, job in events if kind == "done"], on_answer, "recorded")
+        _deliver(batch, [job for kind, job in events if kind == "start"], on_start, "go")
     with batch.lock:
         batch.closed = True
         for job in jobs:
