@@ -41,6 +41,14 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Run due steps of automation runs (hooks, topic actions).",
         expires_seconds=10,
     ),
+    # Approval request emails: a new pending action reaches its reviewers within
+    # 30 s, batched to one email per reviewer per APPROVAL_DIGEST_MINUTES.
+    "outreach.send_approval_digests": Periodic(
+        task="outreach.send_approval_digests",
+        every_seconds=30,
+        description="Email reviewers the actions newly awaiting their approval.",
+        expires_seconds=60,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,
