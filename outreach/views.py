@@ -22,8 +22,9 @@
 ``/approvals/emails-off/<token>``: GET shows, POST (CSRF-protected) turns the
 member's approval emails off.
 
-Every answer carries the unsubscribe page's headers (no-store, no-referrer,
-noindex, a CSP without external resources): the URL is a credential.
+Every answer carries the unsubscribe page's headers (no-store, noindex, a CSP
+without external resources; the referrer policy is same-origin, see HEADERS):
+the URL is a credential.
 """
 
 from __future__ import annotations
@@ -58,8 +59,14 @@ VERBS = {Decision.APPROVE: "Approve", Decision.REJECT: "Reject"}
 PAST = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.EDIT: "edited"}
 
 
+# `same-origin`, not the unsubscribe page's `no-referrer`: with no-referrer a
+# browser sends `Origin: null` on the form's POST, which Django's CSRF check
+# refuses. The URL (a credential) still never leaves this origin in a Referer.
+HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "same-origin"}
+
+
 def _secure(response: HttpResponse) -> HttpResponse:
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in HEADERS.items():
         response[name] = value
     return response
 
