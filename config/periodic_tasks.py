@@ -49,6 +49,12 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Email reviewers the actions newly awaiting their approval.",
         expires_seconds=60,
     ),
+    "automations.post_approval_slack": Periodic(
+        task="automations.post_approval_slack",
+        every_seconds=30,
+        description="Post newly pending actions to workspaces' Slack approval webhooks.",
+        expires_seconds=60,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

@@ -52,9 +52,16 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, Workspace
 from outreach.approval_links import decision_url, emails_off_url
-from outreach.models import Action, ActionStatus, ApprovalDigest, ApprovalNotice, Decision
+from outreach.models import (
+    Action,
+    ActionStatus,
+    ApprovalDigest,
+    ApprovalNotice,
+    ApprovalSlackNotice,
+    Decision,
+)
 from outreach.previews import Preview, attach_reply_threads, preview_of, summary
 from outreach.selectors import reviewer_memberships
 
@@ -140,6 +147,19 @@ class DigestItem:
     admin_url: str
 
 
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """The reviewer's zone (Membership.effective_timezone, as the admin uses)."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _when(value: dt.datetime) -> str:
+    """`2025-06-03 14:30 CEST` in the active zone."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _absolute(path: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}"
 
@@ -151,21 +171,16 @@ def approval_digest_message(
     subject, body or message, when, in the reviewer's time zone) with its
     one-click Approve and Reject links, and the opt-out link in the footer."""
     user = membership.user
-    try:
-        zone = zoneinfo.ZoneInfo(membership.effective_timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    with timezone.override(zone):
+    with timezone.override(_zone(membership.effective_timezone)):
         items = []
         for action in actions:
             preview = preview_of(action)
-            local = timezone.localtime(preview.due) if preview.due else None
             items.append(
                 DigestItem(
                     action=action,
                     summary=summary(action),
                     preview=preview,
-                    when=local.strftime("%Y-%m-%d %H:%M %Z") if local else "",
+                    when=_when(preview.due) if preview.due else "",
                     approve_url=decision_url(
                         action=action, reviewer_id=user.pk, decision=Decision.APPROVE
                     ),
@@ -260,3 +275,148 @@ def approval_digests_send(*, now: dt.datetime | None = None, limit: int = TICK_L
         if digest is not None:
             sent += _digest_send(digest.pk)
     return sent
+
+
+# --- Slack-compatible webhook --------------------------------------------------------
+# Decision: a channel post is read by everyone in the channel, and a one-click link
+# names one reviewer, so a post carrying Rita's links would let anyone in the
+# channel decide in Rita's name. Slack posts therefore link each action to its
+# review page in the admin approval queue ("Review" buttons): whoever clicks logs
+# in, and the admin checks their own right to decide and records them. The
+# per-reviewer one-click links are the emails'. The post itself (outbound HTTP,
+# SSRF-safe) is automations' (automations.tasks.post_approval_slack): outreach
+# does not import automations.
+
+
+@dataclass
+class SlackBatch:
+    workspace_id: int
+    webhook_url: str
+    notice_ids: list[int]
+    payload: dict
+
+
+def _slack_payload(workspace: Workspace, actions: list[Action]) -> dict:
+    count = len(actions)
+    text = (
+        f"{count} action{'s' if count != 1 else ''} in {workspace.name} "
+        f"await{'' if count != 1 else 's'} approval"
+    )
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
+    with timezone.override(_zone(workspace.timezone)):
+        for action in actions:
+            preview = preview_of(action)
+            lines = [f"*{preview.title}* `{action.public_id}`"]
+            if preview.due:
+                lines.append(f"When: {_when(preview.due)} {preview.due_note}".rstrip())
+            lines += [f"{label}: {value}" for label, value in preview.headers]
+            if preview.body:
+                body = preview.body if len(preview.body) <= 500 else preview.body[:500] + "…"
+                lines.append(f"{preview.body_label}: {body}")
+            review = _absolute(reverse("admin:outreach_pendingapproval_change", args=[action.pk]))
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]},
+                    "accessory": {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Review"},
+                        "url": review,
+                    },
+                }
+            )
+    queue = _absolute(reverse("admin:outreach_pendingapproval_changelist"))
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{queue}|Approval queue>"}]}
+    )
+    return {"text": f"{text}: {queue}", "blocks": blocks[:50]}
+
+
+def approval_slack_claim(
+    *, now: dt.datetime | None = None, limit: int = TICK_LIMIT
+) -> list[SlackBatch]:
+    """The posts due now, one per workspace with a webhook URL: its pending actions
+    not yet posted (at most one post per APPROVAL_DIGEST_MINUTES), plus those whose
+    earlier post failed or was interrupted (lease expired). Notices are written and
+    claimed under the workspace's row lock before the post is made."""
+    now = now or timezone.now()
+    unposted = Action.objects.filter(
+        workspace_id=OuterRef("pk"), status=ActionStatus.PENDING_APPROVAL
+    ).exclude(Exists(ApprovalSlackNotice.objects.filter(action_id=OuterRef("pk"))))
+    recent = ApprovalSlackNotice.objects.filter(
+        workspace_id=OuterRef("pk"), created_at__gt=_window_start(now)
+    )
+    stale = ApprovalSlackNotice.objects.filter(
+        workspace_id=OuterRef("pk"), posted_at__isnull=True, claimed_until__lt=now
+    )
+    due = (
+        Workspace.objects.exclude(approval_slack_webhook_url="")
+        .filter((Exists(unposted) & ~Exists(recent)) | Exists(stale))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    batches = []
+    for workspace_id in list(due):
+        with transaction.atomic():
+            workspace = Workspace.objects.select_for_update().get(pk=workspace_id)
+            if not workspace.approval_slack_webhook_url:
+                continue
+            retry = list(
+                ApprovalSlackNotice.objects.filter(
+                    workspace=workspace, posted_at__isnull=True, claimed_until__lt=now
+                ).values_list("pk", flat=True)
+            )
+            ApprovalSlackNotice.objects.filter(pk__in=retry).update(claimed_until=now + SEND_LEASE)
+            fresh: list[ApprovalSlackNotice] = []
+            if not ApprovalSlackNotice.objects.filter(
+                workspace=workspace, created_at__gt=_window_start(now)
+            ).exists():
+                new_ids = (
+                    Action.objects.filter(workspace=workspace, status=ActionStatus.PENDING_APPROVAL)
+                    .exclude(Exists(ApprovalSlackNotice.objects.filter(action_id=OuterRef("pk"))))
+                    .order_by("scheduled_time", "id")
+                    .values_list("pk", flat=True)[:DIGEST_MAX_ACTIONS]
+                )
+                fresh = ApprovalSlackNotice.objects.bulk_create(
+                    ApprovalSlackNotice(
+                        workspace=workspace,
+                        action_id=action_id,
+                        created_at=now,
+                        claimed_until=now + SEND_LEASE,
+                    )
+                    for action_id in new_ids
+                )
+            # bulk_create sets the new rows' pks (RETURNING, PostgreSQL and SQLite).
+            notice_ids = [*retry, *(notice.pk for notice in fresh)]
+        actions = list(
+            Action.objects.filter(
+                approval_slack_notice__pk__in=notice_ids, status=ActionStatus.PENDING_APPROVAL
+            )
+            .select_related("identity", "workspace")
+            .order_by("scheduled_time", "id")
+        )
+        if not actions:
+            approval_slack_posted(notice_ids=notice_ids)  # decided meanwhile: nothing to post
+            continue
+        attach_reply_threads(actions)
+        batches.append(
+            SlackBatch(
+                workspace_id=workspace.pk,
+                webhook_url=workspace.approval_slack_webhook_url,
+                notice_ids=notice_ids,
+                payload=_slack_payload(workspace, actions),
+            )
+        )
+    return batches
+
+
+def approval_slack_posted(*, notice_ids: list[int]) -> None:
+    ApprovalSlackNotice.objects.filter(pk__in=notice_ids).update(
+        posted_at=timezone.now(), claimed_until=None, last_error=""
+    )
+
+
+def approval_slack_failed(*, notice_ids: list[int], error: str) -> None:
+    """Leave them unposted: their lease expires and a later tick posts them again
+    (while their actions still await approval)."""
+    ApprovalSlackNotice.objects.filter(pk__in=notice_ids).update(last_error=error[:1000])

@@ -394,6 +394,35 @@ class ApprovalNotice(WorkspaceOwned):
         return f"{self.action_id} notified to {self.membership_id}"
 
 
+class ApprovalSlackNotice(WorkspaceOwned):
+    """This action was (or is being) posted to the workspace's Slack-compatible
+    approval webhook. Unique per action: posted once. `posted_at` stays empty
+    until the webhook answered 2xx; an unposted notice whose `claimed_until`
+    passed is posted again by a later tick."""
+
+    action = models.OneToOneField(
+        Action, on_delete=models.CASCADE, related_name="approval_slack_notice"
+    )
+    created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # The workspace's last post (the digest window) and what is left to post.
+            models.Index(fields=["workspace", "created_at"], name="approval_slack_ws_idx"),
+            models.Index(
+                fields=["claimed_until"],
+                condition=Q(posted_at__isnull=True),
+                name="approval_slack_unposted_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} posted to Slack"
+
+
 class ApprovalLinkUse(WorkspaceOwned):
     """A one-click approval link that was used: its nonce, written in the same
     transaction as the decision it made, so a link decides at most once."""

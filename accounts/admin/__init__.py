@@ -27,7 +27,8 @@ class WorkspaceForm(forms.ModelForm):
     """The Slack webhook URL is a secret (its path is the credential): write-only.
     The field is never filled in; typing a URL replaces it, "clear" removes it."""
 
-    approval_slack_webhook_url = forms.URLField(
+    # Not the model field's name: the admin would then write the blank into it.
+    new_approval_slack_webhook_url = forms.URLField(
         required=False,
         assume_scheme="https",
         label="Approval Slack webhook URL",
@@ -47,8 +48,10 @@ class WorkspaceForm(forms.ModelForm):
         workspace = super().save(commit=False)
         if self.cleaned_data.get("clear_approval_slack_webhook_url"):
             workspace.approval_slack_webhook_url = ""
-        elif self.cleaned_data.get("approval_slack_webhook_url"):
-            workspace.approval_slack_webhook_url = self.cleaned_data["approval_slack_webhook_url"]
+        elif self.cleaned_data.get("new_approval_slack_webhook_url"):
+            workspace.approval_slack_webhook_url = self.cleaned_data[
+                "new_approval_slack_webhook_url"
+            ]
         if commit:
             workspace.save()
         return workspace
@@ -60,7 +63,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
     fields = [
         "name",
         "timezone",
-        "approval_slack_webhook_url",
+        "new_approval_slack_webhook_url",
         "clear_approval_slack_webhook_url",
         "public_id",
         "created_at",
