@@ -43,7 +43,9 @@ class Workspace(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # A Slack-compatible incoming webhook for approval requests (README "Approval
     # requests"). Its path is a secret: encrypted at rest, write-only in the admin.
-    approval_slack_webhook_url = EncryptedTextField(blank=True, default="")
+    # db_default too: rows written by code that predates the column (a rolling
+    # deploy, or a migration's historical model) get the same blank.
+    approval_slack_webhook_url = EncryptedTextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -87,7 +89,9 @@ class Membership(models.Model):
     # A reviewer (approve_action permission) gets approval request emails unless
     # this is off: the admin, or the link in every approval email's footer.
     approval_emails = models.BooleanField(
-        default=True, help_text="Email this member when actions await their approval."
+        default=True,
+        db_default=True,
+        help_text="Email this member when actions await their approval.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membership',
             name='approval_emails',
-            field=models.BooleanField(default=True, help_text='Email this member when actions await their approval.'),
+            field=models.BooleanField(db_default=True, default=True, help_text='Email this member when actions await their approval.'),
         ),
         migrations.AddField(
             model_name='workspace',
             name='approval_slack_webhook_url',
-            field=config.crypto.EncryptedTextField(blank=True, default=''),
+            field=config.crypto.EncryptedTextField(blank=True, db_default='', default=''),
         ),
     ]
