@@ -230,8 +230,14 @@ def _digest_send(digest_id: int) -> bool:
         .order_by("scheduled_time", "id")
     )
     done = ApprovalDigest.objects.filter(pk=digest.pk)
-    if not actions or not membership.approval_emails or not membership.user.email:
-        # Decided meanwhile, or the reviewer opted out: nothing to send.
+    still_reviewer = reviewer_memberships().filter(pk=membership.pk).exists()
+    if (
+        not actions
+        or not still_reviewer
+        or not membership.approval_emails
+        or not membership.user.email
+    ):
+        # Decided meanwhile, or the reviewer opted out or lost the right: nothing to send.
         done.update(sent_at=timezone.now(), claimed_until=None)
         return False
     attach_reply_threads(actions)

@@ -129,3 +129,16 @@ class FailingBackend:
 
     def send_messages(self, messages):
         raise OSError("mail server down")
+
+
+def test_a_retry_is_not_sent_to_someone_who_lost_the_right(
+    reviewer, approve_perm, make_action, settings
+):
+    make_action()
+    settings.EMAIL_BACKEND = "tests.outreach.test_approval_requests.FailingBackend"
+    approval_digests_send()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    reviewer.user_permissions.remove(approve_perm)
+    assert approval_digests_send(now=later(3)) == 0
+    assert mail.outbox == []
+    assert ApprovalDigest.objects.get().sent_at is not None  # settled, not retried forever
