@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from config.crypto import EncryptedTextField
+
 
 def new_public_id(prefix: str) -> str:
     """Opaque, URL-safe public ids such as ``ws_3f9a1c0d2b7e4a51``."""
@@ -39,6 +41,11 @@ class Workspace(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=partial(new_public_id, "ws"))
     name = models.CharField(max_length=200, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # A Slack-compatible incoming webhook for approval requests (README "Approval
+    # requests"). Its path is a secret: encrypted at rest, write-only in the admin.
+    # db_default too: rows written by code that predates the column (a rolling
+    # deploy, or a migration's historical model) get the same blank.
+    approval_slack_webhook_url = EncryptedTextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -79,6 +86,13 @@ class Membership(models.Model):
     guid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Blank means "the workspace's timezone".
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    # A reviewer (approve_action permission) gets approval request emails unless
+    # this is off: the admin, or the link in every approval email's footer.
+    approval_emails = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Email this member when actions await their approval.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

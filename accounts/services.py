@@ -118,3 +118,11 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 def api_keys_purge_revoked(*, older_than: timedelta = timedelta(days=90)) -> int:
     deleted, _ = ApiKey.objects.filter(revoked_at__lt=timezone.now() - older_than).delete()
     return deleted
+
+
+def membership_approval_emails_set(*, membership: Membership, enabled: bool) -> Membership:
+    """Turn a reviewer's approval request emails on or off (the admin, or the
+    signed link in every approval email's footer). Idempotent."""
+    Membership.objects.filter(pk=membership.pk).update(approval_emails=enabled)
+    membership.approval_emails = enabled
+    return membership

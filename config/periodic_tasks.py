@@ -47,6 +47,20 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Reclaim expired webhook leases, send due deliveries, signed.",
         expires_seconds=10,
     ),
+    # Approval request emails: a new pending action reaches its reviewers within
+    # 30 s, batched to one email per reviewer per APPROVAL_DIGEST_MINUTES.
+    "outreach.send_approval_digests": Periodic(
+        task="outreach.send_approval_digests",
+        every_seconds=30,
+        description="Email reviewers the actions newly awaiting their approval.",
+        expires_seconds=60,
+    ),
+    "automations.post_approval_slack": Periodic(
+        task="automations.post_approval_slack",
+        every_seconds=30,
+        description="Post newly pending actions to workspaces' Slack approval webhooks.",
+        expires_seconds=60,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

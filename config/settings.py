@@ -223,6 +223,12 @@ PROVIDER_MAX_CONCURRENCY = env.env_int_map("PROVIDER_MAX_CONCURRENCY", {})
 WORKER_BATCHES_IN_FLIGHT = env.env_int("WORKER_BATCHES_IN_FLIGHT", 2, minimum=1)
 SALESLOFT_RATE_LIMIT_PER_MINUTE = env.env_int("SALESLOFT_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
+# Approval requests (README "Approval requests"): at most one email per reviewer
+# per APPROVAL_DIGEST_MINUTES (0: one per beat tick with anything new), and how
+# long its one-click Approve/Reject links work.
+APPROVAL_DIGEST_MINUTES = env.env_int("APPROVAL_DIGEST_MINUTES", 5, minimum=0)
+APPROVAL_LINK_HOURS = env.env_int("APPROVAL_LINK_HOURS", 48, minimum=1)
+
 # Twilio (send_sms, call_contact), spoken over HTTP; the base URL is settable so
 # tests talk to a local fake that speaks Twilio's wire format.
 TWILIO_ACCOUNT_SID = env.env_str("TWILIO_ACCOUNT_SID", "")

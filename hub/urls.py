@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import healthz, home
 from contacts.views import unsubscribe
+from outreach.views import approval_emails_off, approval_link
 
 
 def esp_webhook_urlpatterns(esp: str | None) -> list[URLPattern | URLResolver]:
@@ -37,6 +38,8 @@ urlpatterns = [
     path("v2/", include("outreach.api.salesloft.urls")),
     path("functions/v1/", include("outreach.api.magpipe.urls")),
     path("u/<str:token>", unsubscribe, name="unsubscribe"),
+    path("approvals/emails-off/<str:token>", approval_emails_off, name="approval_emails_off"),
+    path("approvals/<str:token>", approval_link, name="approval_link"),
     path(
         "webhooks/anymail/",
         include((esp_webhook_urlpatterns(settings.ANYMAIL_ESP), anymail_urls.app_name)),

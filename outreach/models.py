@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import ApiKey, WorkspaceOwned, new_public_id, validate_timezone
+from accounts.models import ApiKey, Membership, WorkspaceOwned, new_public_id, validate_timezone
 
 
 class IdentityChannel(models.TextChoices):
@@ -339,6 +339,104 @@ class PendingApproval(Action):
         proxy = True
         verbose_name = "action awaiting approval"
         verbose_name_plural = "approval queue"
+
+
+# --- Approval requests (outreach/approval_requests.py) --------------------------------
+class ApprovalDigest(WorkspaceOwned):
+    """One approval request email to one reviewer (a membership): the actions it
+    lists are its notices. Written, with its notices, before the email is sent;
+    `sent_at` stays empty until the mail server took it, and `claimed_until` is a
+    lease so that a digest whose sender died is sent again by a later tick."""
+
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="approval_digests"
+    )
+    created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # "When did this reviewer get their last digest?" (the digest window).
+            models.Index(fields=["membership", "created_at"], name="approval_digest_member_idx"),
+            # Digests still to send (a failed or interrupted send).
+            models.Index(
+                fields=["claimed_until"],
+                condition=Q(sent_at__isnull=True),
+                name="approval_digest_unsent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval digest {self.pk} to {self.membership_id}"
+
+
+class ApprovalNotice(WorkspaceOwned):
+    """This reviewer (membership) was told about this action, in this digest.
+    Unique per (membership, action): nothing is notified twice."""
+
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="approval_notices"
+    )
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="approval_notices")
+    digest = models.ForeignKey(ApprovalDigest, on_delete=models.CASCADE, related_name="notices")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Also the index of the digest's "not yet notified to this reviewer" test.
+            models.UniqueConstraint(fields=["membership", "action"], name="approval_notice_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} notified to {self.membership_id}"
+
+
+class ApprovalSlackNotice(WorkspaceOwned):
+    """This action was (or is being) posted to the workspace's Slack-compatible
+    approval webhook. Unique per action: posted once. `posted_at` stays empty
+    until the webhook answered 2xx; an unposted notice whose `claimed_until`
+    passed is posted again by a later tick."""
+
+    action = models.OneToOneField(
+        Action, on_delete=models.CASCADE, related_name="approval_slack_notice"
+    )
+    created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # The workspace's last post (the digest window) and what is left to post.
+            models.Index(fields=["workspace", "created_at"], name="approval_slack_ws_idx"),
+            models.Index(
+                fields=["claimed_until"],
+                condition=Q(posted_at__isnull=True),
+                name="approval_slack_unposted_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} posted to Slack"
+
+
+class ApprovalLinkUse(WorkspaceOwned):
+    """A one-click approval link that was used: its nonce, written in the same
+    transaction as the decision it made, so a link decides at most once."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"link {self.nonce} ({self.decision})"
 
 
 # --- Cadences (sequences) -------------------------------------------------------------

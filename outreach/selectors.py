@@ -8,10 +8,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from accounts.models import ApiKey, Workspace
+from accounts.models import ApiKey, Membership, Workspace
 from config.queue import PermanentError
 from outreach.models import (
     Action,
+    ActionStatus,
     Cadence,
     CadenceSharing,
     Enrollment,
@@ -100,3 +101,80 @@ def email_identity_for(*, workspace: Workspace, to_address: str) -> Identity:
     if identity is None:
         raise PermanentError("No active email identity in this workspace to send from.")
     return identity
+
+
+# --- Reviewers (approval requests) ------------------------------------------------
+APPROVE_PERMISSION = "outreach.approve_action"  # as outreach.admin.common decides
+
+
+def _approve_permission_q(prefix: str = "") -> Q:
+    """Holds `outreach.approve_action`: a superuser, or through the user's own
+    permissions or a group's (Django's ModelBackend, in SQL)."""
+    app_label, codename = APPROVE_PERMISSION.split(".")
+    return (
+        Q(**{f"{prefix}is_superuser": True})
+        | Q(
+            **{
+                f"{prefix}user_permissions__codename": codename,
+                f"{prefix}user_permissions__content_type__app_label": app_label,
+            }
+        )
+        | Q(
+            **{
+                f"{prefix}groups__permissions__codename": codename,
+                f"{prefix}groups__permissions__content_type__app_label": app_label,
+            }
+        )
+    )
+
+
+def reviewer_memberships() -> QuerySet[Membership]:
+    """Memberships whose user may approve the workspace's actions, exactly as the
+    admin decides (outreach.admin.common.can_approve, plus admin access): an
+    active staff user holding `outreach.approve_action`, a member of the workspace."""
+    holders = Membership.objects.filter(user__is_active=True, user__is_staff=True).filter(
+        _approve_permission_q("user__")
+    )
+    return Membership.objects.filter(pk__in=holders.values("pk"))
+
+
+def is_reviewer(*, user: AbstractBaseUser | None, workspace_id: int) -> Membership | None:
+    """The user's membership of the workspace when they may decide its actions now."""
+    if user is None or not (user.is_active and user.is_staff):
+        return None
+    if not user.has_perm(APPROVE_PERMISSION):
+        return None
+    return (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace_id=workspace_id)
+        .first()
+    )
+
+
+def pending_per_reviewer(*, workspaces: QuerySet[Workspace]) -> list[Membership]:
+    """The reviewers of `workspaces`, each with `notified_pending` (actions their
+    approval emails told them about that still await a decision) and
+    `workspace_pending` (everything awaiting approval in that workspace), in one
+    query (the approval queue's "Pending per reviewer")."""
+    workspace_pending = (
+        Action.objects.filter(
+            workspace_id=OuterRef("workspace_id"), status=ActionStatus.PENDING_APPROVAL
+        )
+        .order_by()
+        .values("workspace_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return list(
+        reviewer_memberships()
+        .filter(workspace__in=workspaces)
+        .select_related("user", "workspace")
+        .annotate(
+            notified_pending=Count(
+                "approval_notices",
+                filter=Q(approval_notices__action__status=ActionStatus.PENDING_APPROVAL),
+            ),
+            workspace_pending=Coalesce(Subquery(workspace_pending, output_field=IntegerField()), 0),
+        )
+        .order_by("workspace__name", "user__username")
+    )

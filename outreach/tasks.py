@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from outreach.approval_requests import approval_digests_send
 from outreach.execution import action_claim_due, action_execute, actions_dispatch
 from outreach.execution.runner import batch_run
 
@@ -44,3 +45,12 @@ def dispatch_action(action_id: int) -> str:
     if not claims:
         return "not due"
     return action_execute(action_id=action_id, lease_token=claims[0].lease_token).status
+
+
+@shared_task(name="outreach.send_approval_digests", ignore_result=True)
+def send_approval_digests() -> int:
+    """Every 30 s (config/periodic_tasks.py): email reviewers the actions newly
+    awaiting their approval, batched (outreach/approval_requests.py). Safe to run
+    twice at once: notices are unique and each reviewer's digest is made under
+    the membership's row lock."""
+    return approval_digests_send()

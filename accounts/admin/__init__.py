@@ -23,8 +23,51 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class WorkspaceForm(forms.ModelForm):
+    """The Slack webhook URL is a secret (its path is the credential): write-only.
+    The field is never filled in; typing a URL replaces it, "clear" removes it."""
+
+    # Not the model field's name: the admin would then write the blank into it.
+    new_approval_slack_webhook_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Approval Slack webhook URL",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="A Slack-compatible incoming webhook for approval requests. Write-only: "
+        "leave blank to keep the current one.",
+    )
+    clear_approval_slack_webhook_url = forms.BooleanField(
+        required=False, label="Remove the Slack webhook URL"
+    )
+
+    class Meta:
+        model = Workspace
+        fields = ["name", "timezone"]
+
+    def save(self, commit: bool = True) -> Workspace:
+        workspace = super().save(commit=False)
+        if self.cleaned_data.get("clear_approval_slack_webhook_url"):
+            workspace.approval_slack_webhook_url = ""
+        elif self.cleaned_data.get("new_approval_slack_webhook_url"):
+            workspace.approval_slack_webhook_url = self.cleaned_data[
+                "new_approval_slack_webhook_url"
+            ]
+        if commit:
+            workspace.save()
+        return workspace
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
+    form = WorkspaceForm
+    fields = [
+        "name",
+        "timezone",
+        "new_approval_slack_webhook_url",
+        "clear_approval_slack_webhook_url",
+        "public_id",
+        "created_at",
+    ]
     list_display = ["name", "public_id", "timezone", "created_at"]
     search_fields = ["name", "public_id"]
     readonly_fields = ["public_id", "created_at"]
@@ -33,8 +76,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "workspace", "role", "timezone", "created_at"]
-    list_filter = ["role", "workspace"]
+    list_display = ["user", "workspace", "role", "timezone", "approval_emails", "created_at"]
+    list_filter = ["role", "approval_emails", "workspace"]
     search_fields = ["user__email", "workspace__name"]
     autocomplete_fields = ["user", "workspace"]
 

@@ -63,6 +63,7 @@ from outreach.previews import (
     summary,
     thread_reply_subject,
 )
+from outreach.selectors import pending_per_reviewer
 
 # --- The approval queue -------------------------------------------------------
 # What a reviewer may change with "Edit and approve", per type.
@@ -377,7 +378,12 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
         return columns
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        extra_context = {"title": "Approval queue: oldest due first", **(extra_context or {})}
+        extra_context = {
+            "title": "Approval queue: oldest due first",
+            # One query: each reviewer's notified-and-undecided and workspace counts.
+            "reviewer_counts": pending_per_reviewer(workspaces=visible_workspaces(request)),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list:

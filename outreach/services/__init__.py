@@ -3,6 +3,8 @@
 - identities.py: the senders (identity_create, identity_update, identity_deactivate);
 - actions.py: actions and their decisions (create, approve/reject/edit, bulk,
   cancel, execute now, complete a task, retry);
+- approvals.py: decisions made through approval request emails' one-click links
+  (the digests themselves are outreach.approval_requests', run by a periodic task);
 - cadences.py: cadences, steps and enrollments (create, update, stop, advance).
 
 What the engine itself writes while it executes (claims, attempts, the batch's
@@ -26,6 +28,11 @@ from outreach.services.actions import (
     action_execute_now,
     action_retry,
 )
+from outreach.services.approvals import (
+    LinkUsed,
+    NotAReviewer,
+    approval_link_decide,
+)
 from outreach.services.identities import (
     IDENTITY_EDITABLE,
     identity_clean_address,
@@ -41,6 +48,8 @@ __all__ = [
     "BulkEdit",
     "BulkOutcome",
     "ExecuteOutcome",
+    "LinkUsed",
+    "NotAReviewer",
     "action_bulk_decide",
     "action_bulk_edit",
     "action_cancel",
@@ -49,6 +58,7 @@ __all__ = [
     "action_decide",
     "action_execute_now",
     "action_retry",
+    "approval_link_decide",
     "identity_clean_address",
     "identity_create",
     "identity_deactivate",
