@@ -15,7 +15,8 @@ endpoints.
   (`action:act_…`, `contact:ct_…`, `enrollment:42`) orders deliveries.
 - `Delivery`: one event to one subscription; a queue row for config.queue's
   claim_due (pending → delivering under a lease → delivered, or back to pending
-  with `next_attempt_at` later; failed when the subscription gave up). Only the
+  with `next_attempt_at` later; failed when the subscription gave up, until it
+  is turned on again and the delivery is pending, due now, once more). Only the
   oldest undelivered delivery of a (subscription, resource) is ever claimed, so
   one action's events reach a subscriber in the order they happened.
 """

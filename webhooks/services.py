@@ -89,7 +89,10 @@ def subscription_create(
 
 def subscription_update(*, subscription: Subscription, changes: dict) -> Subscription:
     """`changes` may hold url, events, description, is_active. Turning a disabled
-    subscription on again resumes its pending deliveries and forgets its failures."""
+    subscription on again forgets its failures and resumes its deliveries, due
+    now and in order: the pending ones (some waiting out a long backoff) and the
+    one marked failed when it was disabled, which goes first again (its id is
+    the oldest of its resource's)."""
     errors = {}
     if "url" in changes and (problems := url_problems(changes["url"])):
         errors["url"] = problems
@@ -108,6 +111,11 @@ def subscription_update(*, subscription: Subscription, changes: dict) -> Subscri
             locked.is_active = changes["is_active"]
             locked.disabled_at = None if locked.is_active else timezone.now()
             locked.failing_since = None
+            if locked.is_active:
+                Delivery.objects.filter(
+                    subscription=locked,
+                    status__in=(DeliveryStatus.PENDING, DeliveryStatus.FAILED),
+                ).update(status=DeliveryStatus.PENDING, next_attempt_at=timezone.now())
         locked.save()
     return locked
 

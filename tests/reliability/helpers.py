@@ -298,6 +298,11 @@ class Cluster:
         argv = [sys.executable, "-m", "tests.reliability.helpers", "dispatch", str(interval)]
         return self.start(name, argv, kind="dispatcher", **env)
 
+    def ticker(self, task: str, name: str = "ticker", *, interval: float = 0.2, **env: str) -> Proc:
+        """Publish `task` every `interval` seconds, as beat would every second."""
+        argv = [sys.executable, "-m", "tests.reliability.helpers", "tick", task, str(interval)]
+        return self.start(name, argv, kind="dispatcher", **env)
+
     def check_alive(self) -> None:
         """Fail at once, with its log, when a process died that should not have.
 
@@ -546,8 +551,43 @@ def _dispatch_forever(interval: float) -> None:
     print(f"dispatcher stopping after {total} claims", flush=True)
 
 
+def _tick_forever(task: str, interval: float) -> None:
+    """Beat's tick of one periodic task, every `interval` seconds instead of every
+    second, until SIGTERM: publishes `task` (expiring like beat's) for the workers
+    to run. A failing publish is logged and the loop goes on."""
+    import django
+
+    django.setup()
+    from config.celery import app
+
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    sent = 0
+    while not stopping:
+        try:
+            app.send_task(task, expires=max(2 * interval, 1.0))
+        except Exception as exc:
+            print(f"{time.strftime('%X')} tick failed: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            sent += 1
+        time.sleep(interval)
+    print(f"ticker stopping after {sent} ticks of {task}", flush=True)
+
+
+USAGE = (
+    "usage: python -m tests.reliability.helpers dispatch [interval]\n"
+    "       python -m tests.reliability.helpers tick TASK [interval]"
+)
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "dispatch":
         _dispatch_forever(float(sys.argv[2]) if len(sys.argv) > 2 else 0.2)
+    elif len(sys.argv) >= 3 and sys.argv[1] == "tick":
+        _tick_forever(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.2)
     else:
-        sys.exit("usage: python -m tests.reliability.helpers dispatch [interval]")
+        sys.exit(USAGE)

@@ -14,7 +14,7 @@ from accounts.actors import Actor
 from contacts.services import contact_suppress
 from outreach import services as outreach
 from webhooks.delivery import deliveries_claim, deliveries_dispatch
-from webhooks.models import Delivery, DeliveryStatus, Event
+from webhooks.models import Delivery, DeliveryStatus, Event, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -189,3 +189,31 @@ def test_a_batch_costs_one_query_without_subscriptions(make_action, subscribe, w
         )
     assert len(captured.captured_queries) == one
     assert not any("webhooks_event" in q["sql"] for q in captured.captured_queries)
+
+
+def test_turned_on_again_the_disabled_subscription_delivers_everything_in_order(
+    make_action, subscribe, receiver, owner
+):
+    """The delivery that was failing when the subscription was disabled is not
+    lost: turned on again, it goes first, then the rest, all due at once."""
+    from webhooks import services
+
+    hook = subscribe(receiver.url, ["action.created", "action.cancelled"])
+    receiver.secret = hook.secret
+    receiver.statuses = [500, 500, 200]
+    action = make_action()
+    outreach.action_cancel(action=action, actor=Actor.for_user(owner))
+    deliveries_dispatch()
+    Subscription.objects.filter(pk=hook.pk).update(
+        failing_since=timezone.now() - timedelta(days=5, seconds=1)
+    )
+    make_due()
+    deliveries_dispatch()  # the retry fails 5 days on: disabled
+    hook.refresh_from_db()
+    assert not hook.is_active
+    created = Delivery.objects.get(event__type="action.created")
+    assert created.status == DeliveryStatus.FAILED
+    services.subscription_update(subscription=hook, changes={"is_active": True})
+    drain()  # without make_due(): resuming makes them due now
+    assert receiver.types() == ["action.created"] * 3 + ["action.cancelled"]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
