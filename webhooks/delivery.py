@@ -254,6 +254,7 @@ def delivery_send_now(delivery: Delivery) -> Delivery:
     """Attempt one delivery at once (the test endpoint); if a worker got it
     first, it is returned as it stands."""
     claimed = deliveries_claim(limit=1, only=[delivery.pk])
-    if not claimed:
-        return Delivery.objects.get(pk=delivery.pk)
-    return deliveries_send(claimed)[0] if claimed else delivery
+    sent = deliveries_send(claimed) if claimed else []
+    # Nothing claimed (a worker got it first) or nothing recorded (the lease was
+    # lost mid-send): the delivery as it stands.
+    return sent[0] if sent else Delivery.objects.get(pk=delivery.pk)
