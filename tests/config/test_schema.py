@@ -49,6 +49,14 @@ LIST_ENVELOPES = {
     "/v1/api-keys": {"status", "api_keys", "pagination"},
     "/v1/cadences": {"status", "cadences", "pagination"},
     "/v1/identities": {"status", "identities", "pagination"},
+    "/v1/webhooks": {"status", "webhooks", "pagination"},
+}
+# The only answers that are a bare array, as AnswerPal's API (seed 004) answers them.
+ARRAY_ANSWERS = {
+    ("/api/Actions/tools", "get"),
+    ("/api/Actions/available", "get"),
+    ("/api/TopicActions/bulk", "post"),
+    ("/api/HookActions/bulk", "post"),
 }
 
 
@@ -101,6 +109,24 @@ def test_list_operations_document_one_envelope_not_an_array(client):
     }
 
 
+def test_no_operation_answers_a_bare_array_but_the_tools_list(client):
+    """A list envelope that drf-spectacular documents as an array of envelopes (an
+    envelope serializer not derived from config.schema.Envelope) is caught here,
+    for every operation, not only the ones LIST_ENVELOPES names."""
+    schema = served_schema(client)
+    arrays = {
+        (path, method)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if method in ("get", "post", "put", "patch", "delete")
+        for status, answer in operation.get("responses", {}).items()
+        if status.startswith("2")
+        and answer.get("content", {}).get("application/json", {}).get("schema", {}).get("type")
+        == "array"
+    }
+    assert arrays == ARRAY_ANSWERS
+
+
 def test_list_responses_validate_against_the_document(client, owner_client, workspace, make_action):
     definition = make_definition(workspace, name="Mark spam", action_type="Spam")
     make_definition(
@@ -115,6 +141,8 @@ def test_list_responses_validate_against_the_document(client, owner_client, work
     make_hook_action(workspace, action=definition)
     make_action()
     assert owner_client.post("/v1/cadences", {"name": "Leads"}, format="json").status_code == 201
+    webhook = {"url": "https://hooks.example.com/in", "events": ["*"]}
+    assert owner_client.post("/v1/webhooks", webhook, format="json").status_code == 201
     schema = served_schema(client)
     for path in [*LIST_ENVELOPES, "/api/Actions/tools"]:
         # The link lists are filtered by a definition (or a hook).

@@ -7,6 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.pagination import LimitSkipPaginationSerializer
+from config.schema import Envelope
 from webhooks.models import Delivery, DeliveryStatus
 from webhooks.services import events_problems, url_problems
 
@@ -79,26 +81,28 @@ class DeliverySerializer(serializers.Serializer):
         return data
 
 
-class WebhookEnvelope(serializers.Serializer):
+class WebhookEnvelope(Envelope):
     status = serializers.CharField(default="success")
     webhook = WebhookSerializer()
 
 
-class WebhookCreatedEnvelope(serializers.Serializer):
+class WebhookCreatedEnvelope(Envelope):
     status = serializers.CharField(default="success")
     webhook = WebhookWithSecretSerializer()
 
 
-class WebhookListEnvelope(serializers.Serializer):
+class WebhookListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     webhooks = WebhookSerializer(many=True)
+    pagination = LimitSkipPaginationSerializer()
 
 
-class DeliveryEnvelope(serializers.Serializer):
+class DeliveryEnvelope(Envelope):
     status = serializers.CharField(default="success")
     delivery = DeliverySerializer()
 
 
-class DeliveryListEnvelope(serializers.Serializer):
+class DeliveryListEnvelope(Envelope):
     status = serializers.CharField(default="success")
     deliveries = DeliverySerializer(many=True)
+    pagination = LimitSkipPaginationSerializer()
