@@ -15,7 +15,9 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
+from asgiref.sync import SyncToAsync
 from django.core.asgi import get_asgi_application
+from django.db import connections
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -50,6 +52,10 @@ def mcp_url(transactional_db) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        # The server's ORM calls ran in asgiref's thread for thread-sensitive
+        # code; its connection (kept for CONN_MAX_AGE on PostgreSQL) would keep
+        # the test database from being dropped.
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 Session = Callable[[ClientSession], Awaitable[Any]]
