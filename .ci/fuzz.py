@@ -256,7 +256,9 @@ def main() -> int:
             server = subprocess.Popen(  # noqa: S603
                 [
                     str(BIN / "gunicorn"),
-                    "config.wsgi",
+                    "hub.asgi:application",  # the Procfile's web process: Django and /mcp
+                    "-k",
+                    "uvicorn_worker.UvicornWorker",
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
