@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
+import os
 import secrets
 from pathlib import Path
 
@@ -80,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hub.context_processors.ops_status",
             ],
         },
     },
@@ -267,6 +270,28 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env.env_int(
     "WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 24 * 3600, minimum=60
 )
 
+# --- Metrics and readiness ---------------------------------------------------
+# /metrics (Prometheus text format, README "Metrics and readiness") answers a
+# request carrying `Authorization: Bearer <METRICS_TOKEN>`, or one from an address
+# in METRICS_ALLOWED_CIDRS (comma-separated networks, e.g. 10.0.0.0/8). With
+# neither set it is off (404).
+METRICS_TOKEN = env.env_str("METRICS_TOKEN", "") or ""
+try:
+    METRICS_ALLOWED_CIDRS = [
+        ipaddress.ip_network(item, strict=False)
+        for item in env.env_list("METRICS_ALLOWED_CIDRS", [])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {exc}") from exc
+# prometheus_client's multiprocess mode: every process (gunicorn's workers,
+# Celery's pool processes) writes its counters and histograms to files here, and
+# a scrape adds them up. It must be set before prometheus_client is imported
+# (config.metrics imports it after the settings are loaded).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# /readyz and the admin's banner: beat and a worker must have checked in this recently.
+READINESS_MAX_AGE_SECONDS = 30
+
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -295,7 +320,8 @@ WHITENOISE_USE_FINDERS = env.env_bool("WHITENOISE_USE_FINDERS", default=True)
 # production so `manage.py check --deploy` is clean.
 HTTPS = env.env_bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+# Load balancers probe, and Prometheus scrapes a process directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)

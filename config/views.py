@@ -44,8 +44,8 @@ def _check_broker() -> str:
     return "ok"
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer, 503 naming what does not."""
+def service_checks() -> dict[str, str]:
+    """`ok` or `unreachable` for the database and the broker (/healthz, /readyz)."""
     checks: dict[str, str] = {}
     for name, check in (("database", _check_database), ("broker", _check_broker)):
         try:
@@ -53,6 +53,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:
             logger.warning("healthz: %s unreachable: %s", name, exc)
             checks[name] = "unreachable"
+    return checks
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer, 503 naming what does not."""
+    checks = service_checks()
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks},

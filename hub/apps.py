@@ -15,3 +15,6 @@ class HubConfig(AppConfig):
     def ready(self) -> None:
         # After `migrate`, beat's schedule matches config/periodic_tasks.py.
         post_migrate.connect(_sync_periodic_tasks, sender=self)
+        # Celery's worker signals start the heartbeat threads; the module needs
+        # the models, which the app registry has only now.
+        from hub import heartbeats  # noqa: F401, PLC0415

@@ -19,6 +19,7 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from hub.heartbeats import BEAT, heartbeat_record
 from hub.models import SchedulerLock
 
 logger = logging.getLogger("hub.beat")
@@ -73,6 +74,10 @@ class SingleBeatScheduler(DatabaseScheduler):
             self.leading = leading
         if not leading:
             return self.follower_sleep
+        try:
+            heartbeat_record(BEAT)  # /readyz: beat is sending (throttled to every few seconds)
+        except Exception:
+            logger.exception("beat heartbeat: could not write")
         return min(super().tick(*args, **kwargs), self.follower_sleep)
 
     def close(self) -> None:

@@ -16,3 +16,16 @@ class SchedulerLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class Heartbeat(models.Model):
+    """When beat (`beat`) and a worker (`worker`) last checked in (hub.heartbeats):
+    one row per role, whichever process of that role wrote last. /readyz and the
+    admin's banner read them."""
+
+    role = models.CharField(max_length=16, primary_key=True)
+    seen_at = models.DateTimeField()
+    process = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.role} seen at {self.seen_at:%Y-%m-%d %H:%M:%S} ({self.process})"

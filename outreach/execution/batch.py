@@ -38,6 +38,7 @@ resend carries the same idempotency key (for email the same Message-ID).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,6 +49,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.bulk import rows_update
+from config.metrics import DISPATCH_LAG_SECONDS, SEND_SECONDS, sends_count
 from config.queue import ExecutionError, PermanentError, TransientError, backoff_seconds
 from contacts.models import Contact
 from contacts.selectors import contacts_for_recipients
@@ -87,6 +89,7 @@ class Outcome:
     status: str  # completed | retrying | failed | deferred | cancelled | stale
     error: str = ""
     public_id: str = ""  # the action's act_… id ("" for a stale id that no longer exists)
+    type: str = ""  # the action's type ("" for a stale one): the metrics' label
 
 
 @dataclass
@@ -122,7 +125,7 @@ class _Released:
             setattr(action, name, value)
         self.rows.append((action.pk, values))
         self.changes.append(Change(action, from_status, reason))
-        self.outcomes.append(Outcome(action.pk, outcome, error, action.public_id))
+        self.outcomes.append(Outcome(action.pk, outcome, error, action.public_id, action.type))
 
     def save(self) -> None:
         if self.rows:
@@ -335,7 +338,11 @@ def batch_send(items: list[Item]) -> None:
             if is_sending(executor):
                 sending.setdefault(id(executor), (executor, []))[1].append(item)
                 continue
-            item.result = executor.execute(context)
+            began = time.monotonic()
+            try:
+                item.result = executor.execute(context)
+            finally:
+                SEND_SECONDS.labels(type=item.action.type).observe(time.monotonic() - began)
         except ExecutionError as exc:
             item.error = exc
         except Exception as exc:  # a bug or an unmapped library error: retry, and log it
@@ -356,6 +363,8 @@ def batch_send(items: list[Item]) -> None:
     stuck = jobs_send(jobs, on_start=_record_starts, on_answer=answered)
     for job in jobs:
         item: Item = job.key
+        if job.seconds is not None:
+            SEND_SECONDS.labels(type=item.action.type).observe(job.seconds)
         if job in stuck:
             item.unknown = True
         elif job.state == "skipped":
@@ -558,9 +567,14 @@ def actions_execute_batch(
     if token is None:  # not a lease of ours: nothing of this batch is ours to run
         return [Outcome(pk, "stale") for pk in action_ids]
     items, outcomes = batch_start(token, list(action_ids), worker or worker_name())
+    for item in items:
+        lag = (item.attempt.started_at - item.action.scheduled_time).total_seconds()
+        DISPATCH_LAG_SECONDS.observe(max(lag, 0.0))
     if items:
         batch_send(items)
         outcomes += batch_finish(token, items)
+    for outcome in outcomes:
+        sends_count(outcome.type, outcome.status)
     return outcomes
 
 

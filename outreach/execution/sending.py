@@ -149,6 +149,8 @@ class Job:
     # For a skipped job: seconds until it may be tried again, and why.
     retry_in: float = 0.0
     skip_reason: str = ""
+    # How long the provider call took (None: not made); the metrics' hub_send_seconds.
+    seconds: float | None = None
     go: threading.Event = field(default_factory=threading.Event)
     recorded: threading.Event = field(default_factory=threading.Event)
 
@@ -226,7 +228,11 @@ def _run_chunk(batch: _Batch, chunk: list[Job]) -> None:
                 with provider.slots:
                     if session is None:
                         session = job.executor.open_session(job.prepared)
-                    job.answer = session.send(job.prepared.payload)
+                    began = time.monotonic()
+                    try:
+                        job.answer = session.send(job.prepared.payload)
+                    finally:
+                        job.seconds = time.monotonic() - began
             except ExecutionError as exc:
                 job.error = exc
                 retry_after = getattr(exc, "retry_after", None)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, InvalidTransition, ValidationFailed
+from config.metrics import DECISION_SECONDS
 from contacts.models import Contact
 from contacts.selectors import contact_for_recipient
 from outreach.models import (
@@ -226,6 +227,8 @@ def _record_decision(
 ) -> None:
     """Store a reviewer's decision on a (locked, just saved) action that was
     pending approval, with the before/after params, and audit the transition."""
+    waited = (timezone.now() - locked.created_at).total_seconds()
+    transaction.on_commit(lambda: DECISION_SECONDS.observe(max(waited, 0.0)))
     ApprovalDecision.objects.create(
         workspace_id=locked.workspace_id,
         action=locked,
