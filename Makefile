@@ -22,7 +22,9 @@ install: $(VENV)/.installed
 
 # Web (gunicorn), worker and beat in the foreground on embedded defaults
 # (SQLite + filesystem broker under var/) unless DATABASE_URL / REDIS_URL are set.
+# The last run's per-process metric files are dropped: /metrics starts from zero.
 run: install
+	rm -f "$${PROMETHEUS_MULTIPROC_DIR:-$${DATA_DIR:-var}/metrics}"/*.db
 	export DEBUG=$${DEBUG:-1} HOST=$(HOST) PATH="$(CURDIR)/$(BIN):$$PATH" \
 	  PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} && \
 	$(BIN)/python manage.py migrate --noinput && \
