@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from config.links import public_url
 from contacts.models import Contact
 
 SALT = "contacts.unsubscribe"
@@ -80,8 +80,7 @@ def contact_from_token(token: str) -> Contact | None:
 
 def unsubscribe_url(contact: Contact) -> str:
     """The absolute public unsubscribe URL for the contact."""
-    path = reverse("unsubscribe", kwargs={"token": unsubscribe_token(contact)})
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}"
+    return public_url(reverse("unsubscribe", kwargs={"token": unsubscribe_token(contact)}))
 
 
 def unsubscribe_headers(contact: Contact) -> dict[str, str]:

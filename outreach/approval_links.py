@@ -30,6 +30,7 @@ from django.core import signing
 from django.urls import reverse
 
 from accounts.models import Membership
+from config.links import public_url
 from outreach.models import Action, Decision
 
 DECISION_SALT = "outreach.approval-link"
@@ -86,13 +87,9 @@ def decision_link_from_token(token: str) -> DecisionLink:
     return link
 
 
-def _absolute(path: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}"
-
-
 def decision_url(*, action: Action, reviewer_id: int, decision: str) -> str:
     token = decision_token(action=action, reviewer_id=reviewer_id, decision=decision)
-    return _absolute(reverse("approval_link", kwargs={"token": token}))
+    return public_url(reverse("approval_link", kwargs={"token": token}))
 
 
 def emails_off_token(membership: Membership) -> str:
@@ -112,4 +109,6 @@ def membership_from_emails_off_token(token: str) -> Membership | None:
 
 
 def emails_off_url(membership: Membership) -> str:
-    return _absolute(reverse("approval_emails_off", kwargs={"token": emails_off_token(membership)}))
+    return public_url(
+        reverse("approval_emails_off", kwargs={"token": emails_off_token(membership)})
+    )

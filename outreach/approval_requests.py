@@ -53,6 +53,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
+from config.links import public_url
 from outreach.approval_links import decision_url, emails_off_url
 from outreach.models import (
     Action,
@@ -160,10 +161,6 @@ def _when(value: dt.datetime) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _absolute(path: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}"
-
-
 def approval_digest_message(
     *, membership: Membership, actions: list[Action]
 ) -> EmailMultiAlternatives:
@@ -187,7 +184,7 @@ def approval_digest_message(
                     reject_url=decision_url(
                         action=action, reviewer_id=user.pk, decision=Decision.REJECT
                     ),
-                    admin_url=_absolute(
+                    admin_url=public_url(
                         reverse("admin:outreach_pendingapproval_change", args=[action.pk])
                     ),
                 )
@@ -198,7 +195,7 @@ def approval_digest_message(
         "items": items,
         "count": count,
         "link_hours": settings.APPROVAL_LINK_HOURS,
-        "queue_url": _absolute(reverse("admin:outreach_pendingapproval_changelist")),
+        "queue_url": public_url(reverse("admin:outreach_pendingapproval_changelist")),
         "emails_off_url": emails_off_url(membership),
     }
     subject = (
@@ -319,7 +316,7 @@ def _slack_payload(workspace: Workspace, actions: list[Action]) -> dict:
             if preview.body:
                 body = preview.body if len(preview.body) <= 500 else preview.body[:500] + "…"
                 lines.append(f"{preview.body_label}: {body}")
-            review = _absolute(reverse("admin:outreach_pendingapproval_change", args=[action.pk]))
+            review = public_url(reverse("admin:outreach_pendingapproval_change", args=[action.pk]))
             blocks.append(
                 {
                     "type": "section",
@@ -331,7 +328,7 @@ def _slack_payload(workspace: Workspace, actions: list[Action]) -> dict:
                     },
                 }
             )
-    queue = _absolute(reverse("admin:outreach_pendingapproval_changelist"))
+    queue = public_url(reverse("admin:outreach_pendingapproval_changelist"))
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{queue}|Approval queue>"}]}
     )
