@@ -287,7 +287,18 @@ def batch_start(
         Item(action=action, attempt=attempt, contact=action.contact)
         for action, attempt in zip(starting, attempts, strict=True)
     ]
+    for item in items:
+        lag = (item.attempt.started_at - item.action.scheduled_time).total_seconds()
+        DISPATCH_LAG_SECONDS.observe(max(lag, 0.0))
+    _count_sends(outcomes)
     return items, outcomes
+
+
+def _count_sends(outcomes: list[Outcome]) -> None:
+    """hub_sends_total, counted where outcomes are recorded (batch_start and
+    batch_finish), so every path counts: the runner's, a whole batch's, one action's."""
+    for outcome in outcomes:
+        sends_count(outcome.type, outcome.status)
 
 
 # --- step 2 ----------------------------------------------------------------------
@@ -503,7 +514,9 @@ def batch_finish(lease_token: str, items: list[Item]) -> list[Outcome]:
                 _retry(released, action, error, message, now)
         rows_update(ActionAttempt, attempt_rows)
         released.save()
-    return outcomes + released.outcomes
+    finished = outcomes + released.outcomes
+    _count_sends(finished)
+    return finished
 
 
 def _complete(released: _Released, action: Action, answer: str, now) -> None:
@@ -567,14 +580,9 @@ def actions_execute_batch(
     if token is None:  # not a lease of ours: nothing of this batch is ours to run
         return [Outcome(pk, "stale") for pk in action_ids]
     items, outcomes = batch_start(token, list(action_ids), worker or worker_name())
-    for item in items:
-        lag = (item.attempt.started_at - item.action.scheduled_time).total_seconds()
-        DISPATCH_LAG_SECONDS.observe(max(lag, 0.0))
     if items:
         batch_send(items)
         outcomes += batch_finish(token, items)
-    for outcome in outcomes:
-        sends_count(outcome.type, outcome.status)
     return outcomes
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from outreach import executors
 from outreach.execution import action_claim_due
@@ -108,3 +109,23 @@ def test_a_batch_not_under_our_lease_starts_nothing(make_action, settings):
     other = "00000000-0000-0000-0000-000000000000"
     assert batch_run(lease_token=other, action_ids=[action.pk]) == 0
     assert not ActionAttempt.objects.filter(action=action).exists()
+
+
+def test_the_runner_path_counts_its_sends_and_their_lag(make_action, settings, monkeypatch):
+    """hub_sends_total and hub_dispatch_lag_seconds move for a batch whose finish
+    runs on the runner thread (the worker's usual path), not only for a whole batch."""
+    settings.WORKER_BATCHES_IN_FLIGHT = 2
+    held = Held()
+    held.release.set()
+    monkeypatch.setitem(executors.REGISTRY, "send_email", held)
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    sent = {"type": "send_email", "outcome": "completed"}
+    sends, lags = sample("hub_sends_total", **sent), sample("hub_dispatch_lag_seconds_count")
+    actions = [make_action(require_approval=False) for _ in range(2)]
+    claims = action_claim_due(limit=2, action_ids=[a.pk for a in actions])
+    assert batch_run(lease_token=claims[0].lease_token, action_ids=[c.action_id for c in claims])
+    wait_for(lambda: sample("hub_sends_total", **sent) == sends + 2)
+    assert sample("hub_dispatch_lag_seconds_count") == lags + 2
