@@ -41,8 +41,8 @@ DECISION_SECONDS = Histogram(
 )
 
 
-def sends_count(type_: str, outcome: str) -> None:
-    """Count one finished action; outcomes outside SEND_OUTCOMES (cancelled,
-    stale) are not sends and are not counted."""
+def sends_count(type_: str, outcome: str, count: int = 1) -> None:
+    """Count `count` finished actions of one type and outcome; outcomes outside
+    SEND_OUTCOMES (cancelled, stale) are not sends and are not counted."""
     if outcome in SEND_OUTCOMES and type_:
-        SENDS.labels(type=type_, outcome=outcome).inc()
+        SENDS.labels(type=type_, outcome=outcome).inc(count)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -297,8 +298,8 @@ def batch_start(
 def _count_sends(outcomes: list[Outcome]) -> None:
     """hub_sends_total, counted where outcomes are recorded (batch_start and
     batch_finish), so every path counts: the runner's, a whole batch's, one action's."""
-    for outcome in outcomes:
-        sends_count(outcome.type, outcome.status)
+    for (type_, status), count in Counter((o.type, o.status) for o in outcomes).items():
+        sends_count(type_, status, count)
 
 
 # --- step 2 ----------------------------------------------------------------------
