@@ -369,10 +369,16 @@ def batch_send(items: list[Item]) -> None:
             else:
                 jobs.append(Job(key=item, executor=executor, prepared=prepared))
 
-    def answered(done: list[Job]) -> None:
-        _record_answers(done, contexts)
+    def record(answers: list[Job], starts: list[Job]) -> None:
+        # One transaction a round: the answers (each sent message's record) and
+        # the starts about to be made commit together, one commit instead of two.
+        with transaction.atomic():
+            if answers:
+                _record_answers(answers, contexts)
+            if starts:
+                _record_starts(starts)
 
-    stuck = jobs_send(jobs, on_start=_record_starts, on_answer=answered)
+    stuck = jobs_send(jobs, record=record)
     for job in jobs:
         item: Item = job.key
         if job.seconds is not None:

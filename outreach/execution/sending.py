@@ -10,7 +10,7 @@ afterwards (outreach.executors.SendingExecutor), so a worker process holds one
 database connection whatever its send concurrency.
 
 - **Concurrency.** One pool per worker process, WORKER_SEND_CONCURRENCY threads
-  (default 32), created on first use in the process (a forked child never
+  (default 64), created on first use in the process (a forked child never
   inherits its parent's threads).
 - **Sessions.** The sends of one `session_key` (an identity, for email) are
   cut into chunks of at most ceil(batch / concurrency); a chunk has one session
@@ -280,14 +280,16 @@ def _run_thread(batch: _Batch, chunks: list[list[Job]]) -> None:
         _run_chunk(batch, chunk)
 
 
-Recorder = Callable[[list[Job]], None]
+RoundRecorder = Callable[[list[Job], list[Job]], None]
 
 
-def jobs_send(jobs: list[Job], *, on_start: Recorder, on_answer: Recorder) -> list[Job]:
+def jobs_send(jobs: list[Job], *, record: RoundRecorder) -> list[Job]:
     """Make the jobs' calls on the process's send threads. This thread (it has
-    the database) records each call before it is made (`on_start`) and each
-    answer as it comes (`on_answer`), a few at a time, while the threads wait:
-    a worker killed at any moment has at most one unrecorded call per send
+    the database) records, a few at a time while the threads wait, the answers
+    that came and the starts of the calls about to be made: `record(answers,
+    starts)`, one transaction for both. A call is made only once its start is
+    committed, and a thread's next call only once its previous answer is: a
+    worker killed at any moment has at most one unrecorded call per send
     thread. Returns the jobs still in flight when the batch stopped waiting
     (their outcome is unknown: leave them to the lease)."""
     if not jobs:
@@ -314,11 +316,12 @@ def jobs_send(jobs: list[Job], *, on_start: Recorder, on_answer: Recorder) -> li
                 events.append(batch.events.get_nowait())
             except queue.Empty:
                 break
-        # Answers first: a thread's previous answer comes with its next start, and
-        # a worker dying between the two writes then leaves that start unrecorded
-        # (requeued, never made) rather than an answer unrecorded.
-        _deliver(batch, [job for kind, job in events if kind == "done"], on_answer, "recorded")
-        _deliver(batch, [job for kind, job in events if kind == "start"], on_start, "go")
+        _deliver(
+            batch,
+            [job for kind, job in events if kind == "done"],
+            [job for kind, job in events if kind == "start"],
+            record,
+        )
     with batch.lock:
         batch.closed = True
         for job in jobs:
@@ -334,20 +337,23 @@ def jobs_send(jobs: list[Job], *, on_start: Recorder, on_answer: Recorder) -> li
     return stuck
 
 
-def _deliver(batch: _Batch, jobs: list[Job], record: Recorder, event: str) -> None:
-    if not jobs:
-        return
+def _deliver(batch: _Batch, answers: list[Job], starts: list[Job], record: RoundRecorder) -> None:
+    """Record a round (answers and starts in one transaction), then let the
+    threads waiting on it go: only after the commit, so no call is made whose
+    start the database lacks."""
     try:
-        record(jobs)
+        record(answers, starts)
         recorded = True
     except Exception:
-        logger.exception("could not record %d sends' %s", len(jobs), event)
+        logger.exception("could not record %d answers and %d starts", len(answers), len(starts))
         recorded = False
     with batch.lock:
-        for job in jobs:
-            if event == "go" and job.state == "announced":
+        for job in answers:
+            job.recorded.set()
+        for job in starts:
+            if job.state == "announced":
                 if recorded and not batch.closed:
                     job.state = "sending"
                 else:
                     _skip(job, "its start could not be recorded")
-            getattr(job, event).set()
+            job.go.set()

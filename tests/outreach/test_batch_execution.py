@@ -176,17 +176,21 @@ def test_answers_are_recorded_as_they_arrive(wire, due_emails, settings, monkeyp
     snapshots: list[dict] = []  # what the database says after each recording
     deliver = sending._deliver
 
-    def recording(batch_, jobs, record, event):
-        deliver(batch_, jobs, record, event)
-        if jobs:
-            snapshots.append(dict(ActionAttempt.objects.values_list("action_id", "outcome")))
+    def recording(batch_, answers, starts, record):
+        deliver(batch_, answers, starts, record)
+        snapshots.append(dict(ActionAttempt.objects.values_list("action_id", "outcome")))
 
     monkeypatch.setattr(sending, "_deliver", recording)
     batch_send(items)
     first, second, third = (item.action.pk for item in items)
-    assert snapshots[0] == {first: "running", second: "queued", third: "queued"}
-    assert snapshots[1] == {first: "completed", second: "queued", third: "queued"}
-    assert snapshots[-1] == {first: "completed", second: "completed", third: "completed"}
+    # One round a message: the first call's start; then its answer with the
+    # second call's start (one transaction), and so on; the last answer alone.
+    assert snapshots == [
+        {first: "running", second: "queued", third: "queued"},
+        {first: "completed", second: "running", third: "queued"},
+        {first: "completed", second: "completed", third: "running"},
+        {first: "completed", second: "completed", third: "completed"},
+    ]
     assert [o.status for o in batch_finish(token, items)] == ["completed"] * 3
 
 

@@ -4,7 +4,7 @@ concurrency: each message arrives at a real SMTP server exactly once.
 "4 worker processes" are two Celery worker nodes (separate `celery worker`
 commands, so two broker consumers competing for the batches) with
 `--concurrency=2` prefork processes each, every process with
-WORKER_SEND_CONCURRENCY=32 send threads: up to 128 sends in flight. The
+WORKER_SEND_CONCURRENCY=64 send threads (the default): up to 256 sends in flight. The
 real SMTP server (aiosmtpd, tests/smtp_server.py) answers every message in
 100 ms, so sends overlap and the concurrency is used, not just allowed. The
 actions come round-robin from 10 identities (no contacts), so a batch holds
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.django_db(transaction=True)]
 COUNT = 10_000
 IDENTITIES = 10
 SMTP_SECONDS_PER_MESSAGE = 0.1
-SEND_CONCURRENCY = 32
+SEND_CONCURRENCY = 64  # the default (config/settings.py): "full send concurrency"
 
 
 def test_10000_actions_on_4_processes_at_full_send_concurrency_arrive_exactly_once(
