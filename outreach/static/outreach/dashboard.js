@@ -215,8 +215,8 @@
     );
     chart.appendChild(el("line", { x1: left, x2: WIDTH - 10, y1: axis + down, y2: axis + down, class: "dash-grid" }));
     var hourLabel = formatter(data.timezone, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    var dayLabel = formatter(data.timezone, { weekday: "short", day: "numeric" });
-    var every = n > 48 ? 24 : 3;
+    var dayLabel = formatter(data.timezone, { month: "short", day: "numeric" });
+    var hourOf = formatter(data.timezone, { hour: "numeric", hourCycle: "h23" });
     for (var b = 0; b < n; b++) {
       var x = left + b * step;
       var when = new Date(data.buckets[b]);
@@ -241,19 +241,19 @@
           yDown += hDown;
         }
       });
-      if (b % every === 0) {
+      var localHour = parseInt(hourOf.format(when), 10) % 24;
+      // Ticks at local midnights over 7 days, every third local hour over 24 hours.
+      if (n > 48 ? localHour === 0 : localHour % 3 === 0) {
         chart.appendChild(
           el("text", { x: x, y: height - 8, class: "dash-tick" }, (n > 48 ? dayLabel : hourLabel).format(when))
         );
       }
     }
     chart.appendChild(el("line", { x1: left, x2: WIDTH - 10, y1: axis, y2: axis, class: "dash-axis" }));
-    chart.appendChild(el("text", { x: WIDTH - 12, y: top + 8, class: "dash-tick", "text-anchor": "end" }, "completed ↑"));
-    chart.appendChild(el("text", { x: WIDTH - 12, y: axis + 14, class: "dash-tick", "text-anchor": "end" }, "failed ↓"));
     body.appendChild(chart);
-    body.appendChild(
-      legend(series.map(function (s, i) { return { label: s.label, cls: "dash-c" + (i % 7) }; }))
-    );
+    var key = legend(series.map(function (s, i) { return { label: s.label, cls: "dash-c" + (i % 7) }; }));
+    key.insertBefore(html("li", {}, "Above the line completed, below it failed:"), key.firstChild);
+    body.appendChild(key);
     body.appendChild(
       table(
         "Totals by type, " + rangeText(data.range) + " (hours in " + data.timezone + ")",
