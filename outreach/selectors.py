@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce, TruncHour
 
 from accounts.models import ApiKey, Membership, Workspace
 from config.queue import PermanentError
 from outreach.models import (
     Action,
     ActionStatus,
+    ApprovalDecision,
     Cadence,
     CadenceSharing,
+    Decision,
     Enrollment,
     EnrollmentState,
     Identity,
@@ -177,4 +191,139 @@ def pending_per_reviewer(*, workspaces: QuerySet[Workspace]) -> list[Membership]
             workspace_pending=Coalesce(Subquery(workspace_pending, output_field=IntegerField()), 0),
         )
         .order_by("workspace__name", "user__username")
+    )
+
+
+# --- Admin dashboard (the admin index's charts, outreach/admin/dashboard.py) ----------
+# Each read below is one aggregate query over the workspaces given (the admin's
+# `visible_workspaces`), whatever the number of actions; the view adds nothing per row.
+# A finished action's time is its `updated_at`: the batch that completes or fails an
+# action writes it (with `executed_at` on completion) and nothing updates a completed or
+# failed row afterwards (a retry moves it out of `failed`). `action_ws_updated_idx`
+# (workspace, updated_at) serves the range; decisions use `decision_ws_created_idx`.
+DASHBOARD_RANGES: dict[str, int] = {"24h": 24, "7d": 7 * 24}  # hours per range
+DASHBOARD_TOP_REVIEWERS = 10
+_APPROVING = (Decision.APPROVE, Decision.EDIT)
+
+
+@dataclass(frozen=True)
+class DashboardWindow:
+    """The hours a range covers: `hours` one-hour buckets in UTC, the last one the
+    current (partial) hour."""
+
+    start: dt.datetime
+    hours: int
+
+    @classmethod
+    def ending(cls, now: dt.datetime, hours: int) -> DashboardWindow:
+        this_hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        return cls(start=this_hour - dt.timedelta(hours=hours - 1), hours=hours)
+
+    def buckets(self) -> list[dt.datetime]:
+        return [self.start + dt.timedelta(hours=i) for i in range(self.hours)]
+
+    def index_of(self, hour: dt.datetime) -> int | None:
+        i = int((hour - self.start).total_seconds() // 3600)
+        return i if 0 <= i < self.hours else None
+
+
+def dashboard_activity(*, workspaces: QuerySet[Workspace], window: DashboardWindow) -> dict:
+    """Actions completed and failed per hour, by type: `{type: {"completed": [n per
+    hour], "failed": [...]}}` (types with none left out), in one grouped query."""
+    rows = (
+        Action.objects.filter(
+            workspace__in=workspaces,
+            status__in=[ActionStatus.COMPLETED, ActionStatus.FAILED],
+            updated_at__gte=window.start,
+        )
+        .annotate(hour=TruncHour("updated_at", tzinfo=dt.UTC))
+        .order_by()  # Action's default ordering would join the GROUP BY
+        .values("hour", "type", "status")
+        .annotate(n=Count("pk"))
+    )
+    series: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        i = window.index_of(row["hour"])
+        if i is None:
+            continue
+        counts = series.setdefault(
+            row["type"], {"completed": [0] * window.hours, "failed": [0] * window.hours}
+        )
+        counts[row["status"]][i] += row["n"]
+    return series
+
+
+def dashboard_queue(
+    *, workspaces: QuerySet[Workspace], window: DashboardWindow, now: dt.datetime
+) -> dict:
+    """The approval queue now (depth, overdue) and the decisions of the range: how many
+    and the median time from an action's creation (when it entered the queue) to its
+    decision. Three queries: the queue's count, the decisions' count, then the one or
+    two middle decisions by waiting time (exact, on SQLite and PostgreSQL alike)."""
+    queue = Action.objects.filter(
+        workspace__in=workspaces, status=ActionStatus.PENDING_APPROVAL
+    ).aggregate(depth=Count("pk"), overdue=Count("pk", filter=Q(scheduled_time__lte=now)))
+    decisions = ApprovalDecision.objects.filter(
+        workspace__in=workspaces, created_at__gte=window.start
+    )
+    decided = decisions.count()
+    middle = (max(decided - 1, 0) // 2, decided // 2 + 1)  # one row when odd, two when even
+    waits = list(
+        decisions.annotate(
+            wait=ExpressionWrapper(
+                F("created_at") - F("action__created_at"), output_field=DurationField()
+            )
+        )
+        .order_by("wait", "pk")
+        .values_list("wait", flat=True)[middle[0] : middle[1]]
+    )
+    median = sum(w.total_seconds() for w in waits) / len(waits) if waits else None
+    return {**queue, "decided": decided, "median_seconds": median}
+
+
+def dashboard_reviewers(
+    *,
+    workspaces: QuerySet[Workspace],
+    window: DashboardWindow,
+    limit: int = DASHBOARD_TOP_REVIEWERS,
+) -> list[dict]:
+    """Decisions per reviewer in the range (approved, edited counted as approved, and
+    rejected), the `limit` busiest first, in one grouped query. A reviewer is the
+    decision's `reviewer_label` (`admin:<username>`, `api:<key> (<username>)`)."""
+    return list(
+        ApprovalDecision.objects.filter(workspace__in=workspaces, created_at__gte=window.start)
+        .order_by()
+        .values("reviewer_label")
+        .annotate(
+            approved=Count("pk", filter=Q(decision__in=_APPROVING)),
+            rejected=Count("pk", filter=Q(decision=Decision.REJECT)),
+            total=Count("pk"),
+        )
+        .order_by("-total", "reviewer_label")[:limit]
+    )
+
+
+def dashboard_oldest_waiting(*, workspaces: QuerySet[Workspace]) -> dict | None:
+    """The action that has waited longest for approval (created first), or None; one
+    query (`action_ws_status_idx`: workspace, status, created_at)."""
+    return (
+        Action.objects.filter(workspace__in=workspaces, status=ActionStatus.PENDING_APPROVAL)
+        .order_by("created_at", "pk")
+        .values("pk", "public_id", "type", "created_at", "scheduled_time", "workspace__name")
+        .first()
+    )
+
+
+def dashboard_failures(*, workspaces: QuerySet[Workspace], window: DashboardWindow) -> list[dict]:
+    """Actions that failed in the range, by `failure_code`, most first; one query."""
+    return list(
+        Action.objects.filter(
+            workspace__in=workspaces,
+            status=ActionStatus.FAILED,
+            updated_at__gte=window.start,
+        )
+        .order_by()
+        .values("failure_code")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "failure_code")
     )

@@ -37,6 +37,7 @@ from accounts.actors import Actor
 from accounts.admin.common import ReadOnlyInline, visible_workspaces
 from config.exceptions import DomainError, InvalidTransition
 from outreach import services
+from outreach.admin import dashboard
 from outreach.admin.common import (
     ACTION_FIELDSETS,
     ACTION_READONLY,
@@ -267,6 +268,12 @@ class ActionAdmin(ReadOnlyActionAdmin):
                 "<path:object_id>/complete/",
                 self.admin_site.admin_view(self.complete_view),
                 name="{}_{}_complete".format(*info),
+            ),
+            # The admin index's charts (outreach/admin/dashboard.py).
+            path(
+                "dashboard/<slug:chart>.json",
+                self.admin_site.admin_view(dashboard.chart_view),
+                name="{}_{}_dashboard".format(*info),
             ),
             *super().get_urls(),
         ]

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from outreach.admin import dashboard
 from outreach.admin.actions import STUCK_PARAM, STUCK_VALUE, stuck_q
 from outreach.admin.reviewer_time import when_html
 from outreach.models import Action, ActionStatus, PendingApproval
@@ -67,3 +68,13 @@ def operations_summary(context: template.Context) -> dict | None:
         "failed_url": f"{url}?{urlencode({'status__exact': ActionStatus.FAILED.value})}",
         "stuck_url": f"{url}?{urlencode({STUCK_PARAM: STUCK_VALUE})}",
     }
+
+
+@register.simple_tag(takes_context=True)
+def outreach_dashboard(context: template.Context) -> dict | None:
+    """The dashboard's chart URLs (outreach/admin/dashboard.py), or None when the user
+    may not see actions (the endpoints answer 403 then too)."""
+    request = context.get("request")
+    if request is None or not dashboard.may_see_dashboard(request):
+        return None
+    return {"urls": dashboard.chart_urls()}
