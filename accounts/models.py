@@ -179,3 +179,90 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# --- Background jobs -------------------------------------------------------------
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+JOB_ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class BackgroundJob(models.Model):
+    """Long work (a CSV import, a bulk decision) run by a worker in batches.
+
+    What it works on is stored on the row (`payload`: an uploaded file's bytes;
+    `params`: ids and options), so the web process and the worker share nothing
+    but the database. `done` counts the items finished: each batch commits its
+    writes, `done` and its errors in one transaction, so a job taken over after
+    a crash resumes at `done` and never handles an item twice. Kinds of job are
+    registered in `accounts.jobs`. See README "Background jobs".
+    """
+
+    # Null only for a superuser's selection across several workspaces; only
+    # superusers and its creator see such a job.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=64)
+    description = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    payload = models.BinaryField(blank=True, default=b"", editable=False)
+    params = models.JSONField(default=dict, blank=True)
+    failure_message = models.TextField(blank=True)
+    # Who runs it: a claim writes a fresh token and an expiry, renewed by every
+    # batch; a job whose lease expired is taken over (accounts.resume_background_jobs).
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "background job"
+
+    def __str__(self) -> str:
+        return self.description or f"{self.kind} #{self.pk}"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in JOB_ENDED
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.ended else 0
+        return min(100, self.done * 100 // self.total)
+
+
+class BackgroundJobError(models.Model):
+    """One item a job skipped: its row (1-based), the item's key (an email, an
+    action id), the column or field at fault and why. Downloadable as CSV."""
+
+    job = models.ForeignKey(BackgroundJob, on_delete=models.CASCADE, related_name="errors")
+    row = models.PositiveIntegerField()
+    key = models.CharField(max_length=255, blank=True)
+    column = models.CharField(max_length=100, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["row", "id"]
+        indexes = [models.Index(fields=["job", "row"], name="jobs_error_job_row")]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.message}"

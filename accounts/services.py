@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import logging
 import secrets
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import API_KEY_PREFIX, ApiKey, Membership, Role, Scope, Workspace
+from accounts.jobs import JobRefused, job_kind
+from accounts.models import (
+    API_KEY_PREFIX,
+    ApiKey,
+    BackgroundJob,
+    BackgroundJobError,
+    JobStatus,
+    Membership,
+    Role,
+    Scope,
+    Workspace,
+)
+from config.celery import app as celery_app
 from config.exceptions import Conflict, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 # A key's last_used_at is refreshed at most this often, so a busy integration
 # does not turn every read into a write.
@@ -126,3 +146,195 @@ def membership_approval_emails_set(*, membership: Membership, enabled: bool) -> 
     Membership.objects.filter(pk=membership.pk).update(approval_emails=enabled)
     membership.approval_emails = enabled
     return membership
+
+
+# --- Background jobs ------------------------------------------------------------
+# The task is named, not imported: accounts.tasks imports this module.
+RUN_JOB_TASK = "accounts.run_background_job"
+# A running job's claim lasts this long past its last batch; a worker killed
+# mid-job is replaced once it expires (accounts.resume_background_jobs).
+JOB_LEASE = timedelta(minutes=2)
+# A queued job no worker picked up this long after it was created (its message
+# lost) is enqueued again by the same periodic task.
+JOB_QUEUED_GRACE = timedelta(minutes=1)
+
+
+def _enqueue(job_id: int) -> None:
+    celery_app.send_task(RUN_JOB_TASK, args=(job_id,))
+
+
+def background_job_start(
+    *,
+    workspace: Workspace | None,
+    user: AbstractUser | None,
+    kind: str,
+    total: int,
+    description: str = "",
+    payload: bytes = b"",
+    params: dict | None = None,
+) -> BackgroundJob:
+    """Queue a job of a registered kind; a worker picks it up once the caller's
+    transaction commits."""
+    if job_kind(kind) is None:
+        raise ValueError(f"Unknown background job kind {kind!r}.")
+    job = BackgroundJob.objects.create(
+        workspace=workspace,
+        created_by=user,
+        kind=kind,
+        description=description[:255],
+        total=total,
+        payload=payload,
+        params=params or {},
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: _enqueue(job_id))
+    return job
+
+
+def background_job_claim(*, job_id: int) -> str | None:
+    """Take the job for this run: a queued one, or a running one whose lease
+    expired. One conditional UPDATE: of two workers, one gets the token, the
+    other None (and its message is a no-op)."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = (
+        BackgroundJob.objects.filter(pk=job_id)
+        .filter(Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now))
+        .update(
+            status=JobStatus.RUNNING,
+            lease_token=token,
+            lease_expires_at=now + JOB_LEASE,
+            started_at=Coalesce("started_at", now),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    )
+    return token if claimed else None
+
+
+def _job_end(job_id: int, token: str, status: str, failure: str = "") -> bool:
+    now = timezone.now()
+    return bool(
+        BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, lease_token=token).update(
+            status=status,
+            failure_message=failure,
+            lease_token="",
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def background_job_run(*, job_id: int, max_batches: int | None = None) -> BackgroundJob | None:
+    """Claim the job and run its remaining batches; idempotent (a job that is
+    ended, or held by a live worker, is left alone and None returned).
+
+    Each batch is one transaction: the kind's writes for items `[done, done +
+    batch_size)`, their errors and the new `done`, committed together after
+    the job's row is locked and the lease checked to be still ours. A run that
+    dies mid-batch loses only that batch's uncommitted work; the next claim
+    resumes at `done`. `max_batches` stops early (tests, to stand in for a
+    crash between batches)."""
+    token = background_job_claim(job_id=job_id)
+    if token is None:
+        return None
+    job = BackgroundJob.objects.get(pk=job_id)
+    kind = job_kind(job.kind)
+    try:
+        if kind is None:
+            raise JobRefused(f"Unknown job kind {job.kind!r}.")
+        work = kind.open(job)
+    except JobRefused as exc:
+        _job_end(job_id, token, JobStatus.FAILED, str(exc))
+        return BackgroundJob.objects.get(pk=job_id)
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        try:
+            with transaction.atomic():
+                locked = (
+                    BackgroundJob.objects.select_for_update()
+                    .filter(pk=job_id, status=JobStatus.RUNNING, lease_token=token)
+                    .only("pk", "done", "total", "error_count")
+                    .first()
+                )
+                if locked is None:
+                    return None  # our lease expired and another run took over
+                if locked.done >= locked.total:
+                    break
+                start, stop = locked.done, min(locked.done + kind.batch_size, locked.total)
+                errors = work.run(start, stop)
+                BackgroundJobError.objects.bulk_create(
+                    [
+                        BackgroundJobError(
+                            job_id=job_id,
+                            row=e.row,
+                            key=e.key[:255],
+                            column=e.column[:100],
+                            message=e.message,
+                        )
+                        for e in errors
+                    ]
+                )
+                now = timezone.now()
+                BackgroundJob.objects.filter(pk=job_id).update(
+                    done=stop,
+                    error_count=F("error_count") + len(errors),
+                    lease_expires_at=now + JOB_LEASE,
+                    updated_at=now,
+                )
+        except Exception as exc:
+            # A bug or an outage, not a bad item (kinds report those): the job
+            # fails with what was done so far committed, rather than retrying forever.
+            logger.exception("Background job %s failed", job_id)
+            _job_end(job_id, token, JobStatus.FAILED, f"Stopped by an internal error: {exc}")
+            return BackgroundJob.objects.get(pk=job_id)
+        batches += 1
+    else:
+        return BackgroundJob.objects.get(pk=job_id)  # stopped early: still running
+    _job_end(job_id, token, JobStatus.SUCCEEDED)
+    return BackgroundJob.objects.get(pk=job_id)
+
+
+def background_jobs_resume_stale() -> list[int]:
+    """Enqueue again the jobs a worker lost: running past their lease, or queued
+    long ago and never picked up. Harmless when the first message does arrive:
+    the claim lets one run through."""
+    now = timezone.now()
+    stale = list(
+        BackgroundJob.objects.filter(
+            Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+            | Q(status=JobStatus.QUEUED, created_at__lt=now - JOB_QUEUED_GRACE)
+        ).values_list("pk", flat=True)[:100]
+    )
+    for job_id in stale:
+        _enqueue(job_id)
+    return stale
+
+
+def background_job_errors_csv(*, job: BackgroundJob) -> Iterator[str]:
+    """The job's skipped items as CSV lines (row, key, column, message), streamed."""
+    kind = job_kind(job.kind)
+    key_label = kind.key_label if kind is not None else "key"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+
+    def line(values: list) -> str:
+        out.seek(0)
+        out.truncate()
+        writer.writerow(values)
+        return out.getvalue()
+
+    yield line(["row", key_label, "column", "message"])
+    rows = BackgroundJobError.objects.filter(job=job).order_by("row", "id")
+    for row, key, column, message in rows.values_list("row", "key", "column", "message").iterator(
+        chunk_size=2000
+    ):
+        yield line([row, _defused(key), column, _defused(message)])
+
+
+def _defused(text: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading '."""
+    if text.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return f"'{text}"
+    return text

@@ -12,3 +12,14 @@ def purge_revoked_api_keys() -> int:
 @shared_task(name="accounts.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     return purge_expired()
+
+
+@shared_task(name="accounts.run_background_job")
+def run_background_job(job_id: int) -> None:
+    """Thin and idempotent: a second delivery finds the job claimed or ended."""
+    services.background_job_run(job_id=job_id)
+
+
+@shared_task(name="accounts.resume_background_jobs")
+def resume_background_jobs() -> list[int]:
+    return services.background_jobs_resume_stale()

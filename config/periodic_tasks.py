@@ -61,6 +61,14 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Post newly pending actions to workspaces' Slack approval webhooks.",
         expires_seconds=60,
     ),
+    # A worker killed mid-job leaves it running past its lease (2 min): this
+    # hands it to another worker, which resumes at the last committed batch.
+    "accounts.resume_background_jobs": Periodic(
+        task="accounts.resume_background_jobs",
+        every_seconds=30,
+        description="Resume background jobs a worker lost (expired lease, lost message).",
+        expires_seconds=60,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

@@ -1,4 +1,4 @@
-"""CSV import and export of contacts (django-import-export), used by the admin.
+"""CSV export of contacts (django-import-export) and the row rules of the CSV import.
 
 Export: one row per contact with the columns in `COLUMNS`; booleans are
 `true`/`false`, `created` is ISO 8601 in UTC. Cells that a spreadsheet would
@@ -6,7 +6,8 @@ run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR, unless
 they are plain numbers such as an E.164 phone) are prefixed with ``'``; an
 import strips that prefix again, so an export imports back unchanged.
 
-Import, into one workspace chosen by the person importing:
+Import (a background job, `contacts.imports`), into one workspace chosen by
+the person importing; each row on its own (`row_plan`, then `row_write`):
 
 - Rows are keyed by `email`, case-insensitively: a known email updates that
   contact, an unknown one creates it. The `email` column is required.
@@ -21,16 +22,17 @@ Import, into one workspace chosen by the person importing:
   that differs from the contact's is an error (the unsubscribe link and bounce
   handling set them). A value equal to the current one is accepted, so an
   export imports back as it is.
-- All or nothing: the whole file runs in one transaction and any invalid row
-  (reported with its row number, column and message) rolls every row back.
+- Row by row, as HubSpot's import: a valid row is written, an invalid one is
+  skipped and reported (row number, column, message) in the job's errors CSV.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from import_export import fields, resources, widgets
 
@@ -40,7 +42,7 @@ from config.exceptions import Conflict, ValidationFailed
 from contacts.models import Contact
 from contacts.normalise import normalise_email
 from contacts.properties import COLUMN_PROPERTIES, clean_properties
-from contacts.services import contact_create, contact_suppress, contact_update, contacts_by_email
+from contacts.services import contact_create, contact_suppress, contact_update
 
 COLUMNS = [
     "email",
@@ -125,8 +127,7 @@ def row_errors_of(exc: ValidationFailed) -> dict[str, list[str]]:
 
 
 class ContactResource(resources.ModelResource):
-    """Contacts as CSV rows. Import needs `workspace` and `actor`; export needs
-    neither (the admin passes an already scoped queryset)."""
+    """Contacts as CSV rows, for export (the admin passes an already scoped queryset)."""
 
     email = fields.Field(attribute="email", column_name="email")
     company = fields.Field(attribute="company__name", column_name="company")
@@ -146,129 +147,101 @@ class ContactResource(resources.ModelResource):
         name = "Contacts"
         fields = COLUMNS
         export_order = COLUMNS
-        import_id_fields = ["email"]
-        use_transactions = True
-        clean_model_instances = False
-
-    def __init__(
-        self, workspace: Workspace | None = None, actor: Actor | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.workspace = workspace
-        self.actor = actor
 
     # --- Export -----------------------------------------------------------------
     def export_field(self, field: fields.Field, instance: Contact, **kwargs: Any) -> Any:
         return escape_formula(super().export_field(field, instance, **kwargs))
 
-    # --- Import -----------------------------------------------------------------
-    def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs):
-        # All or nothing, whoever calls: one transaction for the file, rolled back
-        # on any error *or* invalid row (django-import-export only rolls back on
-        # validation errors when asked to).
-        kwargs["use_transactions"] = True
-        kwargs["rollback_on_validation_errors"] = True
-        return super().import_data(dataset, dry_run=dry_run, raise_errors=raise_errors, **kwargs)
 
-    def before_import(self, dataset, **kwargs: Any) -> None:
-        if self.workspace is None or self.actor is None:
-            raise ValueError("Choose the workspace to import into.")
+# --- Import: one row's rules ---------------------------------------------------------
+class RowInvalid(Exception):
+    """A row that cannot be imported: messages by column ("__all__" for the row)."""
 
-    def after_import(self, dataset, result, **kwargs: Any) -> None:
-        # ModelResource resets the table's id sequence after creating rows, which
-        # races with concurrent inserts on PostgreSQL; ids are never imported here.
-        pass
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
-    def get_instance(self, instance_loader, row: dict) -> Contact | None:
-        email = cell(row.get("email"))
-        if not email:
-            return None
-        return contacts_by_email(self.workspace, [email]).select_related("company").first()
 
-    def init_instance(self, row: dict | None = None) -> Contact:
-        return Contact(workspace=self.workspace)
+@dataclass(frozen=True)
+class RowPlan:
+    email: str
+    properties: dict[str, str]
+    suppress: bool
 
-    def import_instance(self, instance: Contact, row: dict, **kwargs: Any) -> None:
-        """Validate the row (all its errors at once) and keep what to send to the
-        services on the instance; `save_instance` sends it."""
-        errors: dict[str, list[str]] = {}
-        email = cell(row.get("email"))
-        if instance.pk is None:
-            try:
-                email = normalise_email(email) if email else ""
-            except ValidationFailed as exc:
-                errors["email"] = [exc.message]
-            if not email and "email" not in errors:
-                errors["email"] = ["This field is required."]
 
-        properties = {c: cell(row[c]) for c in PROPERTY_COLUMNS if c in row and cell(row[c])}
-        _, _, property_errors = clean_properties(properties)
-        for key, messages in property_errors.items():
-            errors[key.removeprefix("properties.")] = messages
-
-        suppress = False
-        raw = cell(row.get("do_not_contact"))
-        if raw:
-            try:
-                wanted = parse_flag(raw)
-            except ValueError as exc:
-                errors["do_not_contact"] = [str(exc)]
-            else:
-                if instance.do_not_contact and not wanted:
-                    errors["do_not_contact"] = [
-                        "This contact is marked do not contact; an import cannot clear it "
-                        "(clear it on the contact's page, or leave the cell blank)."
-                    ]
-                suppress = wanted and not instance.do_not_contact
-        for flag in READ_ONLY_FLAGS:
-            raw = cell(row.get(flag))
-            if not raw:
-                continue
-            try:
-                wanted = parse_flag(raw)
-            except ValueError as exc:
-                errors[flag] = [str(exc)]
-                continue
-            if wanted != getattr(instance, flag):
-                errors[flag] = [
-                    f"Read-only: {flag} is set by the unsubscribe link and bounce handling, "
-                    f"not by an import (the contact's value is "
-                    f"{str(getattr(instance, flag)).lower()}; leave the cell blank)."
-                ]
-        if errors:
-            raise ValidationError(errors)
-        instance._import_plan = (email, properties, suppress)
-
-    def save_instance(self, instance: Contact, is_create: bool, row: dict, **kwargs: Any) -> None:
-        email, properties, suppress = instance._import_plan
+def row_plan(row: Mapping[str, Any], contact: Contact | None) -> RowPlan:
+    """Validate a row (all its errors at once) against the contact its email
+    names (None: a new one); what `row_write` will send to the services."""
+    errors: dict[str, list[str]] = {}
+    email = cell(row.get("email"))
+    if contact is None:
         try:
-            with transaction.atomic():
-                if is_create:
-                    contact = contact_create(
-                        workspace=self.workspace,
-                        actor=self.actor,
-                        email=email,
-                        properties=properties,
-                    )
-                else:
-                    contact = contact_update(
-                        contact=instance, actor=self.actor, properties=properties
-                    )
-                if suppress:
-                    contact_suppress(
-                        contact=contact,
-                        flag="do_not_contact",
-                        reason=IMPORT_REASON,
-                        actor=self.actor,
-                    )
+            email = normalise_email(email) if email else ""
         except ValidationFailed as exc:
-            raise ValidationError(row_errors_of(exc)) from None
-        except Conflict as exc:
-            raise ValidationError({"email": [exc.message]}) from None
-        # Show the saved contact in the preview and the admin log.
-        instance.pk = contact.pk
-        instance.refresh_from_db()
-        instance._state.adding = False
+            errors["email"] = [exc.message]
+        if not email and "email" not in errors:
+            errors["email"] = ["This field is required."]
 
-    def save_m2m(self, instance: Contact, row: dict, **kwargs: Any) -> None:
-        pass
+    properties = {c: cell(row[c]) for c in PROPERTY_COLUMNS if c in row and cell(row[c])}
+    _, _, property_errors = clean_properties(properties)
+    for key, messages in property_errors.items():
+        errors[key.removeprefix("properties.")] = messages
+
+    do_not_contact = contact.do_not_contact if contact is not None else False
+    suppress = False
+    raw = cell(row.get("do_not_contact"))
+    if raw:
+        try:
+            wanted = parse_flag(raw)
+        except ValueError as exc:
+            errors["do_not_contact"] = [str(exc)]
+        else:
+            if do_not_contact and not wanted:
+                errors["do_not_contact"] = [
+                    "This contact is marked do not contact; an import cannot clear it "
+                    "(clear it on the contact's page, or leave the cell blank)."
+                ]
+            suppress = wanted and not do_not_contact
+    for flag in READ_ONLY_FLAGS:
+        raw = cell(row.get(flag))
+        if not raw:
+            continue
+        try:
+            wanted = parse_flag(raw)
+        except ValueError as exc:
+            errors[flag] = [str(exc)]
+            continue
+        current = getattr(contact, flag) if contact is not None else False
+        if wanted != current:
+            errors[flag] = [
+                f"Read-only: {flag} is set by the unsubscribe link and bounce handling, "
+                f"not by an import (the contact's value is {str(current).lower()}; "
+                f"leave the cell blank)."
+            ]
+    if errors:
+        raise RowInvalid(errors)
+    return RowPlan(email, properties, suppress)
+
+
+def row_write(
+    *, plan: RowPlan, contact: Contact | None, workspace: Workspace, actor: Actor
+) -> Contact:
+    """Write a planned row through the services, in a savepoint: a row the
+    services refuse changes nothing and raises RowInvalid."""
+    try:
+        with transaction.atomic():
+            if contact is None:
+                contact = contact_create(
+                    workspace=workspace, actor=actor, email=plan.email, properties=plan.properties
+                )
+            elif plan.properties:
+                contact = contact_update(contact=contact, actor=actor, properties=plan.properties)
+            if plan.suppress:
+                contact_suppress(
+                    contact=contact, flag="do_not_contact", reason=IMPORT_REASON, actor=actor
+                )
+    except ValidationFailed as exc:
+        raise RowInvalid(row_errors_of(exc)) from None
+    except Conflict as exc:
+        raise RowInvalid({"email": [exc.message]}) from None
+    return contact

@@ -10,8 +10,9 @@ class OutreachConfig(AppConfig):
         # receivers: suppression, deleted contacts and ESP tracking events stop cadence
         # enrollments.
         from contacts.profile import contact_actions_reader_set  # noqa: PLC0415
-        from outreach import receivers  # noqa: F401, PLC0415
+        from outreach import bulk_jobs, receivers  # noqa: F401, PLC0415
         from outreach.api.contacts import contact_actions_of  # noqa: PLC0415
 
+        bulk_jobs.register()  # bulk approve/reject of many actions, as a background job
         # A contact's profile (GET /v1/contacts/{id}) shows its actions.
         contact_actions_reader_set(contact_actions_of)

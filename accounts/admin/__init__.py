@@ -183,3 +183,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
             except DomainError:
                 pass  # already revoked
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+from accounts.admin import jobs  # noqa: E402, F401  (registers the background jobs' admin)

@@ -7,17 +7,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, smart_split, unescape_string_literal
-from import_export.admin import ImportExportMixin
+from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
-from import_export.forms import ConfirmImportForm, ImportForm
 
 from accounts.actors import Actor
 from accounts.admin.common import (
@@ -29,6 +30,7 @@ from accounts.admin.common import (
 from accounts.models import Workspace
 from config.exceptions import Conflict, DomainError, ValidationFailed
 from contacts import services
+from contacts.imports import MAX_IMPORT_BYTES, contact_import_start
 from contacts.models import Contact, ContactEvent, Conversation, Note
 from contacts.properties import WELL_KNOWN
 from contacts.resources import ContactResource
@@ -280,23 +282,24 @@ class SuppressionFilter(admin.SimpleListFilter):
         return queryset
 
 
-# --- CSV import forms: the import goes into one chosen workspace --------------------
-class ContactImportForm(ImportForm):
+# --- CSV import: upload, then a background job ---------------------------------------
+class ContactImportForm(forms.Form):
     workspace = forms.ModelChoiceField(
         queryset=Workspace.objects.none(),
         help_text="Rows are matched by email within this workspace; new contacts are "
         "created in it.",
     )
-    field_order = ["workspace", "resource", "import_file", "format"]
-
-
-class ContactConfirmImportForm(ConfirmImportForm):
-    workspace = forms.ModelChoiceField(queryset=Workspace.objects.none(), widget=forms.HiddenInput)
+    import_file = forms.FileField(
+        label="CSV file",
+        help_text=f"UTF-8, comma-separated, a header line naming the columns; at most "
+        f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
 
 
 # --- The contact admin ----------------------------------------------------------------
 @admin.register(Contact)
-class ContactAdmin(ImportExportMixin, WorkspaceScopedAdmin):
+class ContactAdmin(ExportMixin, WorkspaceScopedAdmin):
     form = ContactForm
     change_list_template = "admin/contacts/contact/change_list.html"
     list_display = [
@@ -360,13 +363,9 @@ class ContactAdmin(ImportExportMixin, WorkspaceScopedAdmin):
         "updated_at",
     ]
 
-    # CSV import/export (contacts.resources)
+    # CSV export (contacts.resources); the import is a background job (contacts.imports)
     resource_classes = [ContactResource]
-    import_formats = [CSV]
     export_formats = [CSV]
-    import_form_class = ContactImportForm
-    confirm_form_class = ContactConfirmImportForm
-    import_template_name = "admin/contacts/contact/import.html"
 
     # --- Columns --------------------------------------------------------------------
     @admin.display(description="Name", ordering="lastname")
@@ -521,52 +520,67 @@ class ContactAdmin(ImportExportMixin, WorkspaceScopedAdmin):
     def has_export_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
 
-    def create_import_form(self, request: HttpRequest):
-        form = super().create_import_form(request)
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="{}_{}_import".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {
+            "has_import_permission": self.has_import_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV into a visible workspace; the file is checked (UTF-8, an
+        email column) and queued as a background job, and the browser goes to
+        the job's progress page."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
         workspaces = visible_workspaces(request)
+        form = ContactImportForm(request.POST or None, request.FILES or None)
         form.fields["workspace"].queryset = workspaces
         if not form.is_bound and len(workspaces) == 1:
             form.fields["workspace"].initial = workspaces[0].pk
-        return form
-
-    def create_confirm_form(self, request: HttpRequest, import_form=None):
-        form = super().create_confirm_form(request, import_form)
-        form.fields["workspace"].queryset = visible_workspaces(request)
-        if import_form is not None:
-            form.workspace_name = import_form.cleaned_data["workspace"].name
-        return form
-
-    def get_confirm_form_initial(self, request: HttpRequest, import_form) -> dict:
-        initial = super().get_confirm_form_initial(request, import_form)
-        if import_form is not None:
-            initial["workspace"] = import_form.cleaned_data["workspace"].pk
-        return initial
-
-    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict:
-        form = kwargs.get("form")
-        cleaned = getattr(form, "cleaned_data", None) or {}
-        return {"workspace": cleaned.get("workspace"), "actor": Actor.for_user(request.user)}
-
-    def process_result(self, result, request: HttpRequest) -> HttpResponse:
-        # The preview passed but the import itself did not (the data changed in
-        # between): ContactResource rolled every row back.
-        if result.has_errors() or result.has_validation_errors():
-            problems = [
-                f"row {row.number}: "
-                + "; ".join(f"{field}: {' '.join(errs)}" for field, errs in row.error_dict.items())
-                for row in result.invalid_rows[:10]
-            ]
-            problems += [
-                f"row {number}: {error.error}"
-                for number, errors in result.row_errors()[:10]
-                for error in errors
-            ]
-            problems += [str(error.error) for error in result.base_errors]
-            self.message_user(
-                request, "Nothing was imported. " + " | ".join(problems), messages.ERROR
-            )
-            return HttpResponseRedirect(reverse("admin:contacts_contact_import"))
-        return super().process_result(result, request)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["import_file"]
+            try:
+                with transaction.atomic():
+                    job = contact_import_start(
+                        workspace=form.cleaned_data["workspace"],
+                        user=request.user,
+                        file_name=upload.name,
+                        data=upload.read(MAX_IMPORT_BYTES + 1),
+                    )
+            except ValidationFailed as exc:
+                for message in exc.fields.get("import_file", [exc.message]):
+                    form.add_error("import_file", message)
+            else:
+                self.message_user(
+                    request,
+                    f"Importing {job.total:,} rows into {job.workspace.name} in the background.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_backgroundjob_change", args=[job.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import contacts",
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/contacts/contact/import.html", context)
 
     def get_export_filename(self, request: HttpRequest, queryset: QuerySet, file_format) -> str:
         return f"contacts-{timezone.now():%Y-%m-%d}.{file_format.get_extension()}"

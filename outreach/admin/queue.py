@@ -47,6 +47,7 @@ from outreach.admin.reviewer_time import (
     rendered_in_zone,
     zone_label,
 )
+from outreach.bulk_jobs import BACKGROUND_THRESHOLD, action_bulk_decide_start
 from outreach.models import (
     Action,
     ActionStatus,
@@ -549,6 +550,7 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
             Decision.APPROVE: ("approve", "Approved"),
             Decision.REJECT: ("reject", "Rejected"),
         }[decision]
+        across = request.POST.get("select_across") == "1"
         if request.POST.get("post") == "yes":
             form = BulkDecisionForm(request.POST)
             if form.is_valid():
@@ -556,10 +558,14 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                 # now, so one decided meanwhile is reported rather than dropped.
                 pks = [pk for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.isdigit()]
                 scoped = self.scoped_actions(request)
+                # "Select all N" counts what is pending now (its filters re-applied).
+                targets = queryset if across else scoped.filter(pk__in=pks)
+                if (queryset.count() if across else len(pks)) > BACKGROUND_THRESHOLD:
+                    return self._bulk_decide_in_background(
+                        request, targets, decision, form.cleaned_data["comment"]
+                    )
                 ids = list(
-                    scoped.filter(pk__in=pks)
-                    .order_by("scheduled_time", "id")
-                    .values_list("public_id", flat=True)
+                    targets.order_by("scheduled_time", "id").values_list("public_id", flat=True)
                 )
                 try:
                     outcomes = services.action_bulk_decide(
@@ -569,7 +575,7 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                         decision=decision,
                         comment=form.cleaned_data["comment"],
                     )
-                except ValidationFailed as exc:  # e.g. more than BULK_LIMIT ids
+                except ValidationFailed as exc:
                     detail = "; ".join(m for ms in exc.fields.values() for m in ms)
                     self.message_user(request, detail or exc.message, messages.ERROR)
                     return None
@@ -578,14 +584,14 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
         else:
             form = BulkDecisionForm()
         count = queryset.count()
-        if count > services.BULK_LIMIT:
-            self.message_user(
-                request,
-                f"Select at most {services.BULK_LIMIT} actions at once ({count} selected).",
-                messages.ERROR,
-            )
-            return None
-        selected = list(queryset.select_related("identity").order_by("scheduled_time", "id"))
+        background = count > BACKGROUND_THRESHOLD
+        # Past the threshold the page previews the first ones; the decision runs
+        # as a background job over every selected id (bulk_jobs).
+        selected = list(
+            queryset.select_related("identity").order_by("scheduled_time", "id")[
+                :BACKGROUND_THRESHOLD
+            ]
+        )
         attach_reply_threads(selected)  # drafted replies' recipients and subjects, one query
         context = {
             **self.admin_site.each_context(request),
@@ -595,6 +601,11 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                 {"action": action, "summary": summary(action), "headline": headline_of(action)}
                 for action in selected
             ],
+            # Posted back: every selected id, or "select all" (its filters are in the URL).
+            "selected_pks": [] if across else list(queryset.values_list("pk", flat=True)),
+            "select_across": across,
+            "background": background,
+            "more": count - len(selected),
             "action_name": f"{verb}_selected",
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "verb": verb,
@@ -606,6 +617,19 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
         return TemplateResponse(
             request, "admin/outreach/pendingapproval/bulk_decision_confirmation.html", context
         )
+
+    def _bulk_decide_in_background(
+        self, request: HttpRequest, targets: QuerySet, decision: str, comment: str
+    ) -> HttpResponse:
+        job = action_bulk_decide_start(
+            user=request.user, actions=targets, decision=decision, comment=comment
+        )
+        self.message_user(
+            request,
+            f"{job.description}: running in the background; this page shows its progress.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:accounts_backgroundjob_change", args=[job.pk]))
 
     def _report_bulk(
         self, request: HttpRequest, outcomes: list, verb: str, done: str, comment: str

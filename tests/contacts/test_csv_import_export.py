@@ -1,7 +1,10 @@
-"""CSV import and export of contacts in the admin (django-import-export).
+"""CSV import and export of contacts in the admin.
 
-Import runs through the contact services and is all or nothing: the tests
-count rows before and after to show that a bad file changes nothing.
+Export is django-import-export's. Import uploads the file, which is checked up
+front (an email column) and queued as a background job; the job imports row
+by row: valid rows are written through the contact services, invalid ones
+are skipped and listed in the job's errors CSV. Tests run the job in process
+(`run_jobs`), as a worker would.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.actors import Actor
+from accounts.models import BackgroundJob, JobStatus
+from accounts.services import background_job_run
 from contacts import services
 from contacts.models import Company, Contact, ContactEvent
 from contacts.resources import COLUMNS, ContactResource
@@ -23,8 +28,8 @@ pytestmark = pytest.mark.django_db
 
 CONTACTS = "/admin/contacts/contact/"
 IMPORT = f"{CONTACTS}import/"
-PROCESS = f"{CONTACTS}process_import/"
 EXPORT = f"{CONTACTS}export/"
+JOBS = "/admin/accounts/backgroundjob/"
 SYSTEM = Actor.system("tests")
 
 
@@ -36,21 +41,34 @@ def csv_text(rows: list[dict], header: list[str] | None = None) -> str:
     return out.getvalue()
 
 
-def upload(client: Client, text: str, workspace) -> object:
+def upload(client: Client, text: str, workspace, **kwargs) -> object:
     return client.post(
         IMPORT,
         {
             "workspace": workspace.pk,
-            "resource": "0",
-            "format": "0",
             "import_file": SimpleUploadedFile("contacts.csv", text.encode(), "text/csv"),
         },
+        **kwargs,
     )
 
 
-def confirm(client: Client, preview) -> object:
-    form = preview.context["confirm_form"]
-    return client.post(PROCESS, {name: form.initial[name] for name in form.fields}, follow=True)
+def import_csv(client: Client, text: str, workspace) -> BackgroundJob:
+    """Upload, check the redirect to the job's page, run the job as a worker would."""
+    response = upload(client, text, workspace)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = BackgroundJob.objects.get()
+    assert response["Location"] == f"{JOBS}{job.pk}/change/"
+    background_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def errors_of(client: Client, job: BackgroundJob) -> list[dict]:
+    response = client.get(f"{JOBS}{job.pk}/errors.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def export(client: Client, **filters) -> list[dict]:
@@ -180,22 +198,22 @@ def test_importing_a_good_file_creates_and_updates_contacts_with_events(
             },
         ]
     )
-    before = snapshot()
 
-    preview = upload(staff, text, workspace)
+    page = staff.get(IMPORT)
+    assert page.status_code == 200 and b"Start import" in page.content
+    response = upload(staff, text, workspace, follow=True)
 
-    assert preview.status_code == 200
-    result = preview.context["result"]
-    assert not result.has_errors() and not result.has_validation_errors()
-    assert [row.import_type for row in result.rows] == ["new", "update"]
-    assert "confirm_form" in preview.context
-    assert "Importing into workspace <strong>Acme</strong>" in preview.content.decode()
-    assert snapshot() == before  # the preview is a dry run, rolled back
+    job = BackgroundJob.objects.get()
+    assert (job.kind, job.status, job.total, job.done) == ("contacts.csv_import", "queued", 2, 0)
+    assert (job.workspace, job.created_by) == (workspace, owner)
+    assert "Importing 2 rows into Acme in the background" in " ".join(messages_of(response))
+    assert b'<progress id="job-bar"' in response.content
+    assert not Contact.objects.filter(email="new@example.com").exists()  # not yet run
 
-    done = confirm(staff, preview)
+    background_job_run(job_id=job.pk)
 
-    assert done.status_code == 200
-    assert "Import finished: 1 new, 1 updated" in " ".join(messages_of(done))
+    job.refresh_from_db()
+    assert (job.status, job.done, job.error_count) == (JobStatus.SUCCEEDED, 2, 0)
     new = Contact.objects.get(email="new@example.com")
     assert (new.workspace, new.phone, new.company.name) == (workspace, "+14155551234", "Initech")
     assert (new.lifecyclestage, new.timezone) == ("lead", "Europe/Amsterdam")
@@ -224,7 +242,7 @@ def test_importing_a_good_file_creates_and_updates_contacts_with_events(
     assert labels == {f"admin:{owner.username}"}
 
 
-def test_a_file_with_one_bad_row_imports_nothing(staff, workspace, make_contact):
+def test_invalid_rows_are_skipped_and_reported_the_others_import(staff, workspace, make_contact):
     make_contact("known@example.com", firstname="Kim")
     text = csv_text(
         [
@@ -232,24 +250,26 @@ def test_a_file_with_one_bad_row_imports_nothing(staff, workspace, make_contact)
             {"email": "known@example.com", "phone": "555-1234", "lifecyclestage": "lead"},
             {"email": "third@example.com", "phone": "", "lifecyclestage": "whale"},
             {"email": "not-an-email", "phone": "", "lifecyclestage": ""},
+            {"email": "fifth@example.com", "phone": "", "lifecyclestage": "=cmd"},
         ]
     )
-    before = snapshot()
 
-    response = upload(staff, text, workspace)
+    job = import_csv(staff, text, workspace)
 
-    assert response.status_code == 200
-    assert "confirm_form" not in response.context
-    result = response.context["result"]
-    errors = {row.number: row.error_dict for row in result.invalid_rows}
-    assert set(errors) == {2, 3, 4}
-    assert "E.164" in errors[2]["phone"][0]
-    assert "Must be one of" in errors[3]["lifecyclestage"][0]
-    assert "email" in errors[4]
-    html = response.content.decode()
-    assert "Some rows failed to validate" in html
-    assert "E.164" in html and "lifecyclestage" in html
-    assert snapshot() == before
+    assert (job.status, job.done, job.total, job.error_count) == ("succeeded", 5, 5, 4)
+    assert Contact.objects.get(email="good@example.com").lifecyclestage == "lead"
+    assert Contact.objects.get(email="known@example.com").phone == ""  # its row was skipped
+    assert not Contact.objects.filter(email__in=["third@example.com", "fifth@example.com"]).exists()
+    errors = errors_of(staff, job)
+    assert [(e["row"], e["email"], e["column"]) for e in errors] == [
+        ("2", "known@example.com", "phone"),
+        ("3", "third@example.com", "lifecyclestage"),
+        ("4", "not-an-email", "email"),
+        ("5", "fifth@example.com", "lifecyclestage"),
+    ]
+    assert "E.164" in errors[0]["message"]
+    assert "Must be one of" in errors[1]["message"]
+    assert errors[3]["message"].startswith("Must be one of")  # a formula never reaches a cell
 
 
 def test_the_import_refuses_to_lift_suppression(staff, workspace, make_contact):
@@ -264,13 +284,15 @@ def test_the_import_refuses_to_lift_suppression(staff, workspace, make_contact):
     )
     before = snapshot()
 
-    result = upload(staff, text, workspace).context["result"]
+    job = import_csv(staff, text, workspace)
 
-    errors = {row.number: row.error_dict for row in result.invalid_rows}
-    assert "cannot clear it" in errors[1]["do_not_contact"][0]
-    assert "Read-only" in errors[2]["unsubscribed"][0]
-    assert "true or false" in errors[3]["do_not_contact"][0]
+    errors = {int(e["row"]): (e["column"], e["message"]) for e in errors_of(staff, job)}
+    assert errors[1][0] == "do_not_contact" and "cannot clear it" in errors[1][1]
+    assert errors[2][0] == "unsubscribed" and "Read-only" in errors[2][1]
+    assert errors[3][0] == "do_not_contact" and "true or false" in errors[3][1]
     assert snapshot() == before
+    dnc.refresh_from_db()
+    assert dnc.do_not_contact
 
 
 def test_an_export_imports_back_unchanged(staff, workspace, make_contact):
@@ -278,40 +300,28 @@ def test_an_export_imports_back_unchanged(staff, workspace, make_contact):
     b = make_contact("b@example.com", lifecyclestage="lead")
     services.contact_suppress(contact=b, flag="bounced", reason="hard", actor=SYSTEM)
     rows = export(staff)
+    assert rows[0]["firstname"] == "'=cmd" or rows[1]["firstname"] == "'=cmd"
     before = snapshot()
 
-    preview = upload(staff, csv_text(rows, COLUMNS), workspace)
-    assert not preview.context["result"].has_validation_errors()
-    done = confirm(staff, preview)
+    job = import_csv(staff, csv_text(rows, COLUMNS), workspace)
 
-    assert "Import finished: 0 new, 2 updated" in " ".join(messages_of(done))
+    assert (job.status, job.done, job.error_count) == ("succeeded", 2, 0)
     assert snapshot() == before  # same values: no change, no event
 
 
-def test_a_row_that_fails_at_confirmation_rolls_back_the_whole_import(
-    staff, workspace, make_contact
-):
-    known = make_contact("known@example.com")
+def test_a_repeated_email_creates_then_updates(staff, workspace):
     text = csv_text(
         [
-            {"email": "new@example.com", "unsubscribed": ""},
-            {"email": "known@example.com", "unsubscribed": "false"},
+            {"email": "twice@example.com", "firstname": "One", "jobtitle": ""},
+            {"email": "Twice@example.com", "firstname": "", "jobtitle": "CTO"},
         ]
     )
-    preview = upload(staff, text, workspace)
-    assert "confirm_form" in preview.context
-    # Between the preview and the confirmation the contact unsubscribes, so the
-    # second row would now change a read-only flag.
-    services.contact_suppress(contact=known, flag="unsubscribed", reason="link", actor=SYSTEM)
-    before = snapshot()
 
-    done = confirm(staff, preview)
+    job = import_csv(staff, text, workspace)
 
-    assert done.redirect_chain[-1][0] == IMPORT
-    message = " ".join(messages_of(done))
-    assert "Nothing was imported" in message and "row 2: unsubscribed" in message
-    assert snapshot() == before
-    assert not Contact.objects.filter(email="new@example.com").exists()
+    assert job.error_count == 0
+    contact = Contact.objects.get()
+    assert (contact.firstname, contact.jobtitle) == ("One", "CTO")
 
 
 def test_the_import_goes_only_into_a_visible_workspace(staff, workspace, other_workspace):
@@ -320,15 +330,90 @@ def test_the_import_goes_only_into_a_visible_workspace(staff, workspace, other_w
 
     response = upload(staff, csv_text([{"email": "x@example.com"}]), other_workspace)
 
+    assert response.status_code == 200
     assert "workspace" in response.context["form"].errors
-    assert not Contact.objects.exists()
+    assert not BackgroundJob.objects.exists()
 
 
-def test_a_file_without_an_email_column_is_refused(staff, workspace):
+def test_a_file_without_an_email_column_is_refused_and_nothing_queued(staff, workspace):
     response = upload(staff, csv_text([{"firstname": "Nameless"}]), workspace)
 
-    assert "confirm_form" not in response.context
-    html = response.content.decode()
-    assert "not present in the file headers: email" in html
-    assert "Traceback" not in html
+    assert response.status_code == 200
+    errors = response.context["form"].errors["import_file"]
+    assert "must name an email column" in errors[0] and "firstname" in errors[0]
+    assert "Traceback" not in response.content.decode()
+    assert not BackgroundJob.objects.exists()
     assert not Contact.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused(staff, workspace):
+    response = staff.post(
+        IMPORT,
+        {
+            "workspace": workspace.pk,
+            "import_file": SimpleUploadedFile(
+                "c.csv", "email\nzoë@example.com\n".encode("latin-1")
+            ),
+        },
+    )
+
+    assert "UTF-8" in response.context["form"].errors["import_file"][0]
+    assert not BackgroundJob.objects.exists()
+
+
+def test_importing_needs_add_and_change_permissions(member, workspace):
+    client = staff_client(member, app_label="contacts", codenames=("view_contact",))
+
+    assert client.get(IMPORT).status_code == 403
+    assert upload(client, csv_text([{"email": "x@example.com"}]), workspace).status_code == 403
+
+
+# --- The job's progress page, JSON and errors file ---------------------------------------
+def test_the_progress_endpoint_reports_the_job_in_constant_queries(
+    staff, workspace, django_assert_max_num_queries
+):
+    upload(
+        staff,
+        csv_text([{"email": f"p{i}@example.com"} for i in range(3)] + [{"email": "bad"}]),
+        workspace,
+    )
+    job = BackgroundJob.objects.get()
+    url = f"{JOBS}{job.pk}/progress.json"
+
+    queued = staff.get(url).json()
+    assert queued == {
+        "id": job.pk,
+        "status": "queued",
+        "status_label": "Queued",
+        "total": 4,
+        "done": 0,
+        "error_count": 0,
+        "percent": 0,
+        "ended": False,
+        "failure_message": "",
+    }
+    background_job_run(job_id=job.pk)
+    with django_assert_max_num_queries(5):  # session, user, its permissions (2), the job
+        ended = staff.get(url).json()
+    assert (ended["status"], ended["done"], ended["error_count"], ended["percent"]) == (
+        "succeeded",
+        4,
+        1,
+        100,
+    )
+    page = staff.get(f"{JOBS}{job.pk}/change/").content.decode()
+    assert 'value="4"' in page and "Download errors (CSV)" in page
+    assert "accounts/job_progress.js" in page
+    listing = staff.get(JOBS)
+    assert listing.status_code == 200 and "contacts.csv" in listing.content.decode()
+
+
+def test_another_workspaces_job_is_not_found(staff, workspace, outsider, other_workspace):
+    upload(staff, csv_text([{"email": "bad"}]), workspace)
+    job = BackgroundJob.objects.get()
+    background_job_run(job_id=job.pk)
+    intruder = staff_client(outsider, app_label="contacts")
+
+    for suffix in ("change/", "progress.json", "errors.csv"):
+        assert intruder.get(f"{JOBS}{job.pk}/{suffix}").status_code == 404, suffix
+    assert str(job) not in intruder.get(JOBS).content.decode()

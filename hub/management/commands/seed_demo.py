@@ -3,6 +3,7 @@ from django.db import transaction
 
 from accounts.demo import seed_accounts
 from automations.demo import seed_automations
+from config.progress import progress
 from contacts.demo import seed_contacts
 from outreach.demo import seed_outreach
 
@@ -14,11 +15,17 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Base URL to print.")
 
     def handle(self, *args, **options) -> None:
-        with transaction.atomic():
+        # Progress on stderr (a redrawn bar on a terminal, a line per step in logs);
+        # the credentials below on stdout.
+        with transaction.atomic(), progress(total=4, label="Loading demo data") as bar:
             creds = seed_accounts()
+            bar.advance()
             seed_contacts(workspace=creds.workspace)
+            bar.advance()
             seed_outreach(workspace=creds.workspace, user=creds.user)
+            bar.advance()
             automations = seed_automations(workspace=creds.workspace)
+            bar.advance()
         url = options["url"].rstrip("/")
         self.stdout.write(
             "\n".join(
