@@ -28,7 +28,7 @@ from contacts.resources import RowInvalid, cell, row_plan, row_write
 from contacts.services import contacts_by_email
 
 KIND = "contacts.csv_import"
-BATCH_SIZE = 500
+BATCH_SIZE = 200
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 IMPORT_ACTOR = "csv import"
 
