@@ -230,3 +230,28 @@ def test_a_queued_job_whose_message_was_lost_is_enqueued_again(kind, enqueued):
 
     assert services.background_jobs_resume_stale() == [job.pk]
     assert fresh.pk not in enqueued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_a_job_pauses_between_batches_with_the_database_free(kind, monkeypatch):
+    """SQLite has one writer for the whole file: a job committing batch after
+    batch would starve beat and the web, so after each batch it pauses outside
+    any transaction. PostgreSQL locks rows: no pause there."""
+    from django.db import connection
+
+    pauses: list[tuple[float, bool, int]] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append((seconds, connection.in_atomic_block, len(kind.batches)))
+
+    monkeypatch.setattr(services.time, "sleep", sleep)
+    job = start(names(7))
+    services.background_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("succeeded", 7)
+    if connection.vendor == "sqlite":
+        pause = services.JOB_SQLITE_PAUSE_SECONDS
+        assert pauses == [(pause, False, 1), (pause, False, 2), (pause, False, 3)]
+    else:
+        assert pauses == []

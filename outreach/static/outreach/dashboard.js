@@ -195,7 +195,9 @@
       completed.push(sum(series.map(function (s) { return s.completed[h]; })));
       failed.push(sum(series.map(function (s) { return s.failed[h]; })));
     }
+    // An even top (1 or 2k) so that the middle grid line is a whole number too.
     var max = Math.max.apply(null, completed.concat(failed).concat([1]));
+    max = max <= 1 ? 1 : 2 * Math.ceil(max / 2);
     var scaleUp = up / max;
     var scaleDown = down / max;
     var label =
@@ -203,11 +205,12 @@
       data.totals.completed + " completed, " + data.totals.failed + " failed.";
     var chart = svg(height, label);
     // Grid and y axis: 0, max/2 and max completed; max failed below.
-    [0, 0.5, 1].forEach(function (f) {
+    // (no middle line when the top is 1: an action is not halved)
+    (max > 1 ? [0, 0.5, 1] : [0, 1]).forEach(function (f) {
       var y = axis - f * up;
       chart.appendChild(el("line", { x1: left, x2: WIDTH - 10, y1: y, y2: y, class: "dash-grid" }));
       chart.appendChild(
-        el("text", { x: left - 4, y: y + 4, class: "dash-tick", "text-anchor": "end" }, Math.round(f * max))
+        el("text", { x: left - 4, y: y + 4, class: "dash-tick", "text-anchor": "end" }, f * max)
       );
     });
     chart.appendChild(
