@@ -57,6 +57,21 @@ def dry_run(call: Callable[[], Any]) -> DomainError | None:
 
 
 # --- Inlines -----------------------------------------------------------------
+class ReadOnlyAdmin:
+    """A model admin whose rows are written only by services (actions, runs,
+    jobs, enrollments): no add, change or delete in the admin. Put it first in
+    the bases so its answers win over ModelAdmin's."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     max_num = 0

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.admin.common import WorkspaceScopedAdmin
+from accounts.admin.common import ReadOnlyAdmin, WorkspaceScopedAdmin
 from accounts.jobs import job_kind
 from accounts.models import BackgroundJob, Membership
 from accounts.services import background_job_errors_csv
@@ -45,7 +45,7 @@ def job_state(job: BackgroundJob) -> dict[str, Any]:
 
 
 @admin.register(BackgroundJob)
-class BackgroundJobAdmin(WorkspaceScopedAdmin):
+class BackgroundJobAdmin(ReadOnlyAdmin, WorkspaceScopedAdmin):
     list_display = ["__str__", "kind_label", "status", "progress", "error_count", "created_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["workspace"]
@@ -69,15 +69,6 @@ class BackgroundJobAdmin(WorkspaceScopedAdmin):
 
     # Read-only: jobs are started by the pages that need them (contacts import,
     # bulk decisions) and change only by running.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Any staff user: get_queryset narrows it to the jobs they may see.
         return request.user.is_active and request.user.is_staff

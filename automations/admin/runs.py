@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from accounts.admin.common import ReadOnlyInline, WorkspaceScopedAdmin
+from accounts.admin.common import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin
 from automations.models import HookRun, HookStep, StepStatus
 
 
@@ -45,7 +45,7 @@ class HookStepInline(ReadOnlyInline):
 
 
 @admin.register(HookRun)
-class HookRunAdmin(WorkspaceScopedAdmin):
+class HookRunAdmin(ReadOnlyAdmin, WorkspaceScopedAdmin):
     list_display = [
         "id",
         "hook_name",
@@ -96,12 +96,3 @@ class HookRunAdmin(WorkspaceScopedAdmin):
     @admin.display(description="Context")
     def context_json(self, obj: HookRun) -> str:
         return _json_block(obj.context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -40,6 +40,7 @@ from django.urls import path, reverse
 
 from accounts.actors import Actor
 from accounts.admin.common import (
+    ReadOnlyAdmin,
     ReadOnlyInline,
     WorkspaceScopedAdmin,
     dry_run,
@@ -471,7 +472,10 @@ class EnrollmentActionInline(ReadOnlyInline):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(WorkspaceScopedAdmin):
+class EnrollmentAdmin(ReadOnlyAdmin, WorkspaceScopedAdmin):
+    """Enrollments are made through the API (POST /v1/cadences/{id}/enrollments)
+    and stopped here ("Stop selected enrollments"); never added or edited here."""
+
     list_display = [
         "id",
         "contact",
@@ -513,15 +517,6 @@ class EnrollmentAdmin(WorkspaceScopedAdmin):
     @admin.display(description="Step", ordering="current_step__order")
     def step(self, obj: Enrollment) -> str:
         return str(obj.current_step.order) if obj.current_step_id else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # enroll through the API (POST /v1/cadences/{id}/enrollments)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_stop_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("outreach.change_enrollment")

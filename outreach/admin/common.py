@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from accounts.admin.common import ReadOnlyInline, WorkspaceScopedAdmin, scope_to_user
+from accounts.admin.common import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin, scope_to_user
 from outreach.admin.reviewer_time import ReviewerTimeMixin, when_html, when_text
 from outreach.models import (
     Action,
@@ -196,7 +196,7 @@ ACTION_SEARCH_HELP = (
 )
 
 
-class ReadOnlyActionAdmin(ReviewerTimeMixin, ActionColumns, WorkspaceScopedAdmin):
+class ReadOnlyActionAdmin(ReadOnlyAdmin, ReviewerTimeMixin, ActionColumns, WorkspaceScopedAdmin):
     """Actions are never added, edited or deleted by hand: services do that.
     Times show in the reviewer's zone (outreach/admin/reviewer_time.py)."""
 
@@ -207,15 +207,6 @@ class ReadOnlyActionAdmin(ReviewerTimeMixin, ActionColumns, WorkspaceScopedAdmin
     search_help_text = ACTION_SEARCH_HELP
     list_select_related = ["identity", "owner", "workspace"]
     list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or can_approve(request)
