@@ -223,6 +223,9 @@ def _job_end(job_id: int, token: str, status: str, failure: str = "") -> bool:
     now = timezone.now()
     return bool(
         BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, lease_token=token).update(
+            # An ended job never runs again: its input (an uploaded file, up to
+            # 50 MB) is dropped; what it skipped stays in BackgroundJobError.
+            payload=b"",
             status=status,
             failure_message=failure,
             lease_token="",

@@ -255,3 +255,30 @@ def test_on_sqlite_a_job_pauses_between_batches_with_the_database_free(kind, mon
         assert pauses == [(pause, False, 1), (pause, False, 2), (pause, False, 3)]
     else:
         assert pauses == []
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_an_ended_job_drops_its_input_but_keeps_its_errors(kind, refused):
+    job = services.background_job_start(
+        workspace=None,
+        user=None,
+        kind=MakeWorkspaces.name,
+        total=2,
+        payload=b"email\nada@example.com\n",
+        params={"names": ["a1", "!b"]},
+    )
+
+    services.background_job_run(job_id=job.pk, max_batches=0)  # stopped: still running
+    job.refresh_from_db()
+    assert bytes(job.payload) == b"email\nada@example.com\n"
+
+    job.lease_expires_at = timezone.now() - timedelta(seconds=1)
+    job.save(update_fields=["lease_expires_at"])
+    kind.refuse = refused  # the second run fails as a whole, or succeeds
+    services.background_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ("failed" if refused else "succeeded")
+    assert bytes(job.payload) == b""
+    if not refused:
+        assert BackgroundJobError.objects.filter(job=job).count() == 1
