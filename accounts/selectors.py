@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 
-from django.db.models import OuterRef, Subquery
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.models import API_KEY_PREFIX, ApiKey, Membership
 from accounts.services import hash_secret
@@ -29,3 +30,13 @@ def api_key_from_token(token: str) -> ApiKey | None:
     if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         return None
     return key
+
+
+def scope_to_member(*, user: AbstractBaseUser | AnonymousUser, queryset: QuerySet) -> QuerySet:
+    """Rows (of a model with a `workspace`) of the workspaces `user` is a member
+    of; every row for a superuser. The admin's tenancy (accounts.admin.common)
+    and work a user started in the background (a bulk decision) both use it."""
+    if user.is_superuser:
+        return queryset
+    member_of = Membership.objects.filter(user=user).values("workspace_id")
+    return queryset.filter(workspace_id__in=member_of)

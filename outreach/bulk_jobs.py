@@ -17,7 +17,8 @@ from django.db.models import QuerySet
 
 from accounts.actors import Actor
 from accounts.jobs import ItemError, JobRefused, job_kind_register
-from accounts.models import BackgroundJob, Membership, Workspace
+from accounts.models import BackgroundJob, Workspace
+from accounts.selectors import scope_to_member
 from accounts.services import background_job_start
 from config.exceptions import InvalidTransition
 from outreach.models import Action, Decision
@@ -28,13 +29,6 @@ BACKGROUND_THRESHOLD = 100
 BATCH_SIZE = 100
 APPROVE_PERMISSION = "outreach.approve_action"
 VERBS = {Decision.APPROVE: "Approve", Decision.REJECT: "Reject"}
-
-
-def actions_visible_to(user: AbstractUser) -> QuerySet[Action]:
-    if user.is_superuser:
-        return Action.objects.all()
-    member_of = Membership.objects.filter(user=user).values("workspace_id")
-    return Action.objects.filter(workspace_id__in=member_of)
 
 
 def action_bulk_decide_start(
@@ -72,7 +66,7 @@ class _OpenBulkDecision:
         user = job.created_by
         if user is None or not user.is_active or not user.has_perm(APPROVE_PERMISSION):
             raise JobRefused("The reviewer who started it may no longer approve actions.")
-        self.actions = actions_visible_to(user)
+        self.actions = scope_to_member(user=user, queryset=Action.objects.all())
         self.actor = Actor.for_user(user)
         self.ids: list[str] = job.params["action_ids"]
         self.decision: str = job.params["decision"]

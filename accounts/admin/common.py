@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Membership, Workspace
+from accounts.models import Workspace
+from accounts.selectors import scope_to_member
 from config.exceptions import DomainError
 
 
@@ -28,10 +29,7 @@ def visible_workspaces(request: HttpRequest) -> QuerySet[Workspace]:
 
 def scope_to_user(request: HttpRequest, queryset: QuerySet) -> QuerySet:
     """Rows of the workspaces `request.user` may see (all of them for a superuser)."""
-    if request.user.is_superuser:
-        return queryset
-    member_of = Membership.objects.filter(user=request.user).values("workspace_id")
-    return queryset.filter(workspace_id__in=member_of)
+    return scope_to_member(user=request.user, queryset=queryset)
 
 
 class WorkspaceScopedAdmin(admin.ModelAdmin):
