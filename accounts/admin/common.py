@@ -54,10 +54,10 @@ def dry_run(call: Callable[[], Any]) -> DomainError | None:
         return exc
 
 
-# --- Inlines -----------------------------------------------------------------
+# --- Read-only admins and inlines ---------------------------------------------
 class ReadOnlyAdmin:
-    """A model admin whose rows are written only by services (actions, runs,
-    jobs, enrollments): no add, change or delete in the admin. Put it first in
+    """A model admin or inline whose rows are written only by services (actions,
+    runs, jobs, enrollments): no add, change or delete in the admin. Put it first in
     the bases so its answers win over ModelAdmin's."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -70,7 +70,7 @@ class ReadOnlyAdmin:
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdmin, admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
@@ -78,15 +78,6 @@ class ReadOnlyInline(admin.TabularInline):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return list(self.fields)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Shown only inside its parent's page (an action's, a contact's, a run's), which
