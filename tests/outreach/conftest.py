@@ -1,14 +1,17 @@
 """Fixtures the outreach tests share: the execution engine's (test_execution.py,
-test_failure_codes.py), a fake Twilio the settings point at, and the /v2 facade's
-(test_v2_*.py)."""
+test_failure_codes.py), a fake Twilio the settings point at, the /v2 facade's
+(test_v2_*.py), and the approval queue's reviewer (test_admin_queue.py,
+test_bulk_decision_jobs.py; a module may define its own `reviewer`)."""
 
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from outreach import executors
 from outreach.executors import ExecutionResult, pooled_http
 from outreach.models import Action
+from tests.admin_helpers import grant, logged_in
 from tests.factories import make_action_row
 from tests.fakes.twilio import FakeTwilio
 from tests.outreach import SMS
@@ -84,3 +87,15 @@ def twilio(settings):
         settings.TWILIO_STATUS_CALLBACK_URL = ""
         settings.PROVIDER_TIMEOUT_SECONDS = 5
         yield fake
+
+
+@pytest.fixture
+def reviewer(owner):
+    """A staff member of the workspace with the approve permission (not a superuser)."""
+    grant(owner, "approve_action")
+    return owner
+
+
+@pytest.fixture
+def reviewer_client(reviewer) -> Client:
+    return logged_in(reviewer)

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -75,18 +74,6 @@ def propose(workspace, owner, identities):
         )
 
     return make
-
-
-@pytest.fixture
-def reviewer(owner):
-    """A staff member of the workspace with the approve permission (not a superuser)."""
-    grant(owner, "approve_action")
-    return owner
-
-
-@pytest.fixture
-def reviewer_client(reviewer) -> Client:
-    return logged_in(reviewer)
 
 
 # --- The list ---------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -15,23 +14,12 @@ from accounts.models import BackgroundJob
 from accounts.services import background_job_errors_csv, background_job_run
 from outreach import services
 from outreach.models import Action, ActionStatus, ApprovalDecision
-from tests.admin_helpers import grant, logged_in, messages_of
+from tests.admin_helpers import messages_of
 
 pytestmark = pytest.mark.django_db
 
 QUEUE = "/admin/outreach/pendingapproval/"
 JOBS = "/admin/accounts/backgroundjob/"
-
-
-@pytest.fixture
-def reviewer(owner):
-    grant(owner, "approve_action")
-    return owner
-
-
-@pytest.fixture
-def reviewer_client(reviewer) -> Client:
-    return logged_in(reviewer)
 
 
 @pytest.fixture
