@@ -101,6 +101,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     if DATABASES["default"]["NAME"] != ":memory:":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The test database is a file too, not Django's default shared in-memory one:
+    # with an in-memory database the live server (the Playwright tests) hands its
+    # one connection to every request thread, and concurrent requests on it (the
+    # dashboard's five chart fetches) deadlocked inside SQLite. With a file each
+    # thread has its own connection, as web, worker and beat do under `make run`.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.env_int("CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
