@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.jobs import JobRefused, job_kind
 from accounts.models import (
     API_KEY_PREFIX,
+    JOB_ENDED,
     ApiKey,
     BackgroundJob,
     BackgroundJobError,
@@ -322,6 +323,26 @@ def background_jobs_resume_stale() -> list[int]:
     for job_id in stale:
         _enqueue(job_id)
     return stale
+
+
+# An ended job (and its error rows, which a 50,000-row import can fill) is kept
+# this long for its progress page and errors file, then deleted.
+JOB_RETENTION = timedelta(days=30)
+JOB_PURGE_BATCH = 500
+
+
+def background_jobs_purge_ended(*, older_than: timedelta = JOB_RETENTION) -> int:
+    """Delete jobs that ended more than `older_than` ago, with their errors, in
+    batches of 500 jobs (one short transaction each). Running and queued jobs are
+    never touched. Returns how many jobs were deleted."""
+    cutoff = timezone.now() - older_than
+    ended = BackgroundJob.objects.filter(status__in=JOB_ENDED, finished_at__lt=cutoff)
+    deleted = 0
+    while batch := list(ended.values_list("pk", flat=True)[:JOB_PURGE_BATCH]):
+        with transaction.atomic():
+            BackgroundJobError.objects.filter(job_id__in=batch).delete()
+            deleted += BackgroundJob.objects.filter(pk__in=batch).delete()[0]
+    return deleted
 
 
 def background_job_errors_csv(*, job: BackgroundJob) -> Iterator[str]:

@@ -23,3 +23,8 @@ def run_background_job(job_id: int) -> None:
 @shared_task(name="accounts.resume_background_jobs")
 def resume_background_jobs() -> list[int]:
     return services.background_jobs_resume_stale()
+
+
+@shared_task(name="accounts.purge_background_jobs")
+def purge_background_jobs() -> int:
+    return services.background_jobs_purge_ended()

@@ -69,6 +69,12 @@ PERIODIC_TASKS: dict[str, Periodic] = {
         description="Resume background jobs a worker lost (expired lease, lost message).",
         expires_seconds=60,
     ),
+    "accounts.purge_background_jobs": Periodic(
+        task="accounts.purge_background_jobs",
+        every_seconds=24 * 3600,
+        description="Delete background jobs (and their error rows) ended more than 30 days ago.",
+        expires_seconds=3600,
+    ),
     "accounts.purge_revoked_api_keys": Periodic(
         task="accounts.purge_revoked_api_keys",
         every_seconds=24 * 3600,

@@ -7,11 +7,14 @@ time through `action_bulk_decide`, as the reviewer who started it (re-checked
 when the job runs: a reviewer who lost `outreach.approve_action` or their
 membership decides nothing). An action decided by someone else meanwhile, or
 gone, is the job's error for its row (its place in the selection, oldest due
-first), as in the synchronous path's message.
+first), as in the synchronous path's message. Each decided action gets the same
+admin history entry as a decision made in the request ("Approved: <comment>",
+by that reviewer), written with its batch in one insert.
 """
 
 from __future__ import annotations
 
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
@@ -29,6 +32,7 @@ BACKGROUND_THRESHOLD = 100
 BATCH_SIZE = 100
 APPROVE_PERMISSION = "outreach.approve_action"
 VERBS = {Decision.APPROVE: "Approve", Decision.REJECT: "Reject"}
+DONE = {Decision.APPROVE: "Approved", Decision.REJECT: "Rejected"}  # the admin's history
 
 
 def action_bulk_decide_start(
@@ -68,6 +72,7 @@ class _OpenBulkDecision:
             raise JobRefused("The reviewer who started it may no longer approve actions.")
         self.actions = scope_to_member(user=user, queryset=Action.objects.all())
         self.actor = Actor.for_user(user)
+        self.user_id = user.pk
         self.ids: list[str] = job.params["action_ids"]
         self.decision: str = job.params["decision"]
         self.comment: str = job.params.get("comment", "")
@@ -80,6 +85,15 @@ class _OpenBulkDecision:
             decision=self.decision,
             comment=self.comment,
         )
+        decided = [o.action for o in outcomes if o.ok and o.action is not None]
+        if decided:
+            done = DONE[self.decision]
+            LogEntry.objects.log_actions(
+                user_id=self.user_id,
+                queryset=decided,
+                action_flag=CHANGE,
+                change_message=f"{done}{': ' + self.comment if self.comment else ''}",
+            )
         errors: list[ItemError] = []
         failed = [(row, o) for row, o in enumerate(outcomes, start=start + 1) if not o.ok]
         now = dict(

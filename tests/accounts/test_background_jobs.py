@@ -282,3 +282,32 @@ def test_an_ended_job_drops_its_input_but_keeps_its_errors(kind, refused):
     assert bytes(job.payload) == b""
     if not refused:
         assert BackgroundJobError.objects.filter(job=job).count() == 1
+
+
+def test_jobs_ended_over_30_days_ago_are_purged_with_their_errors(kind, monkeypatch):
+    monkeypatch.setattr(services, "JOB_PURGE_BATCH", 2)  # several batches
+    old = [start([f"old{i}", "!bad"]) for i in range(3)]
+    recent = start(["recent", "!bad"])
+    for job in [*old, recent]:
+        services.background_job_run(job_id=job.pk)
+    running = start(["running"])
+    queued = start(["queued"])
+    BackgroundJob.objects.filter(pk=running.pk).update(status=JobStatus.RUNNING)
+    long_ago = timezone.now() - timedelta(days=31)
+    BackgroundJob.objects.filter(pk__in=[j.pk for j in old]).update(finished_at=long_ago)
+    # Started long ago and not ended: kept whatever its dates say.
+    BackgroundJob.objects.filter(pk__in=[running.pk, queued.pk]).update(finished_at=long_ago)
+    BackgroundJob.objects.filter(pk=recent.pk).update(
+        finished_at=timezone.now() - timedelta(days=29)
+    )
+    assert BackgroundJobError.objects.count() == 4
+
+    assert tasks.purge_background_jobs() == 3
+
+    assert set(BackgroundJob.objects.values_list("pk", flat=True)) == {
+        recent.pk,
+        running.pk,
+        queued.pk,
+    }
+    assert list(BackgroundJobError.objects.values_list("job_id", flat=True)) == [recent.pk]
+    assert tasks.purge_background_jobs() == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -70,6 +71,14 @@ def test_more_than_100_selected_are_decided_by_a_background_job(
     assert statuses == {ActionStatus.SCHEDULED}
     assert set(ApprovalDecision.objects.values_list("comment", flat=True)) == {"Bulk"}
     assert set(ApprovalDecision.objects.values_list("reviewer", flat=True)) == {reviewer.pk}
+    # Each action's admin history says who approved it, as a decision in the request does.
+    history = LogEntry.objects.filter(user=reviewer, action_flag=CHANGE)
+    assert sorted(int(pk) for pk in history.values_list("object_id", flat=True)) == sorted(
+        a.pk for a in actions
+    )
+    assert set(history.values_list("content_type__model", "change_message")) == {
+        ("action", "Approved: Bulk")
+    }
 
 
 def test_100_or_fewer_stay_synchronous(reviewer_client, pending):
@@ -81,6 +90,11 @@ def test_100_or_fewer_stay_synchronous(reviewer_client, pending):
     assert not BackgroundJob.objects.exists()
     assert any(m.startswith("Rejected 100 actions") for m in messages_of(done))
     assert ApprovalDecision.objects.count() == 100
+    # The background job's history entries (above) are these same entries.
+    assert set(LogEntry.objects.values_list("content_type__model", "change_message")) == {
+        ("action", "Rejected")
+    }
+    assert LogEntry.objects.count() == 100
 
 
 def test_select_all_across_pages_captures_the_filtered_queue(reviewer_client, pending, act):
