@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -54,6 +53,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from config.links import public_url
+from config.zones import first_zone
 from outreach.approval_links import decision_url, emails_off_url
 from outreach.models import (
     Action,
@@ -148,14 +148,6 @@ class DigestItem:
     admin_url: str
 
 
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    """The reviewer's zone (Membership.effective_timezone, as the admin uses)."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
 def _when(value: dt.datetime) -> str:
     """`2025-06-03 14:30 CEST` in the active zone."""
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
@@ -168,7 +160,7 @@ def approval_digest_message(
     subject, body or message, when, in the reviewer's time zone) with its
     one-click Approve and Reject links, and the opt-out link in the footer."""
     user = membership.user
-    with timezone.override(_zone(membership.effective_timezone)):
+    with timezone.override(first_zone(membership.effective_timezone, default=settings.TIME_ZONE)):
         items = []
         for action in actions:
             preview = preview_of(action)
@@ -306,7 +298,7 @@ def _slack_payload(workspace: Workspace, actions: list[Action]) -> dict:
         f"await{'' if count != 1 else 's'} approval"
     )
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
-    with timezone.override(_zone(workspace.timezone)):
+    with timezone.override(first_zone(workspace.timezone, default=settings.TIME_ZONE)):
         for action in actions:
             preview = preview_of(action)
             lines = [f"*{preview.title}* `{action.public_id}`"]

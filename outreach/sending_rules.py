@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Min
 
 from config.windows import WeeklyWindow, next_opening, since_midnight
+from config.zones import first_zone
 from contacts.models import Contact
 from outreach.models import ActionAttempt, ActionType, AttemptOutcome, Identity
 
@@ -39,17 +40,12 @@ DAY = dt.timedelta(hours=24)
 
 
 def timezone_for(identity: Identity, contact: Contact | None) -> zoneinfo.ZoneInfo:
-    for name in (
+    return first_zone(
         contact.timezone if contact else "",
         identity.timezone,
         identity.workspace.timezone,
-    ):
-        if name:
-            try:
-                return zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                continue
-    return zoneinfo.ZoneInfo("UTC")
+        default="UTC",
+    )
 
 
 def next_window_opening(

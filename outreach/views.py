@@ -39,9 +39,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import Membership
 from accounts.services import membership_approval_emails_set
 from config.exceptions import Conflict, InvalidTransition
+from config.zones import first_zone
 from contacts.views import SECURITY_HEADERS
 from outreach.approval_links import (
     LinkExpired,
@@ -69,13 +69,6 @@ def _secure(response: HttpResponse) -> HttpResponse:
     for name, value in HEADERS.items():
         response[name] = value
     return response
-
-
-def _zone(membership: Membership | None) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(membership.effective_timezone if membership else "")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def _page(request, template: str, context: dict, status: int = 200, zone=None) -> HttpResponse:
@@ -111,7 +104,9 @@ def approval_link(request: HttpRequest, token: str) -> HttpResponse:
     if action is None or reviewer is None:
         return _page(request, "link_invalid.html", {}, status=400)
     membership = is_reviewer(user=reviewer, workspace_id=action.workspace_id)
-    zone = _zone(membership)
+    zone = first_zone(
+        membership.effective_timezone if membership else "", default=settings.TIME_ZONE
+    )
     if membership is None:
         return _page(request, "not_allowed.html", {"action": action}, status=403, zone=zone)
     if ApprovalLinkUse.objects.filter(nonce=link.nonce).exists():

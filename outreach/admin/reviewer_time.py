@@ -33,6 +33,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import Membership
+from config.zones import first_zone
 
 WHEN_FORMAT = "%Y-%m-%d %H:%M"
 WHEN_PLACEHOLDER = "YYYY-MM-DD HH:MM"
@@ -51,11 +52,8 @@ def reviewer_zone_name(request: HttpRequest) -> str:
     )
     own = [zone for zone, _ in rows if zone]
     shared = {workspace_zone for _, workspace_zone in rows}
-    name = own[0] if own else shared.pop() if len(shared) == 1 else settings.TIME_ZONE
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # validated on save; be safe anyway
-        name = settings.TIME_ZONE
+    wanted = own[0] if own else shared.pop() if len(shared) == 1 else ""
+    name = first_zone(wanted, default=settings.TIME_ZONE).key
     setattr(request, _CACHE_ATTR, name)
     return name
 
