@@ -5,6 +5,15 @@ every periodic task twice. The lock is a row (hub.models.SchedulerLock) taken
 with a conditional UPDATE whose row count is checked, on PostgreSQL and SQLite
 alike: the holder renews it every tick; another process may take it only once
 it has expired (its holder died). A process without the lock sends nothing.
+
+Stopping: Celery's beat answers SIGTERM/SIGINT by saving the schedule and
+raising SystemExit from inside the signal handler, wherever the main thread is.
+When that is the middle of a database call (beat saves its entries' run counts
+while sending), the handler's own queries and `close_old_connections` ran on
+the connection under it, and beat died with a chain of errors and exit code 1
+instead of stopping. The scheduler installs its own handler instead: between
+ticks (asleep) it stops at once; during a tick or a save it only notes the
+request, and the tick raises SystemExit once its database work is done.
 """
 
 from __future__ import annotations
@@ -12,9 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
+from celery import platforms
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -51,16 +64,45 @@ def release_beat_lock(holder: str) -> None:
 
 
 class SingleBeatScheduler(DatabaseScheduler):
-    """django-celery-beat's DatabaseScheduler, gated by the leader lock."""
+    """django-celery-beat's DatabaseScheduler, gated by the leader lock, and
+    stopped by SIGTERM/SIGINT only between its database calls (module docstring)."""
 
     follower_sleep = 1.0
+    # Class defaults, so a scheduler built without __init__ (the tests) has them.
+    _busy = 0
+    _stop_requested = False
 
     def __init__(self, *args, **kwargs) -> None:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leading = False
-        super().__init__(*args, **kwargs)
+        # The banner's throwaway instance is lazy; the one that runs is not, and is
+        # built after Celery installed its handler, so this one replaces it.
+        if not kwargs.get("lazy") and threading.current_thread() is threading.main_thread():
+            platforms.signals.update(SIGTERM=self._on_stop_signal, SIGINT=self._on_stop_signal)
+        with self._database_work():
+            super().__init__(*args, **kwargs)
+
+    def _on_stop_signal(self, signum, frame) -> None:
+        if self._busy:
+            self._stop_requested = True  # the tick under way stops once its work is done
+            return
+        raise SystemExit()  # asleep between ticks: Service.start closes the scheduler
+
+    @contextmanager
+    def _database_work(self) -> Iterator[None]:
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+        if self._stop_requested and not self._busy:
+            raise SystemExit()
 
     def tick(self, *args, **kwargs):
+        with self._database_work():
+            return self._tick(*args, **kwargs)
+
+    def _tick(self, *args, **kwargs):
         close_old_connections()
         try:
             leading = acquire_beat_lock(self.holder)
@@ -80,10 +122,21 @@ class SingleBeatScheduler(DatabaseScheduler):
             logger.exception("beat heartbeat: could not write")
         return min(super().tick(*args, **kwargs), self.follower_sleep)
 
+    def _do_sync(self) -> None:
+        # Also called between ticks (Service.start, after its sleep).
+        with self._database_work():
+            super()._do_sync()
+
     def close(self) -> None:
-        if self.leading:
-            try:
-                release_beat_lock(self.holder)
-            except Exception:
-                logger.exception("beat lock: could not release")
-        super().close()
+        # Stopping already: a second signal here only notes the request again.
+        self._stop_requested = True
+        self._busy += 1
+        try:
+            if self.leading:
+                try:
+                    release_beat_lock(self.holder)
+                except Exception:
+                    logger.exception("beat lock: could not release")
+            super().close()
+        finally:
+            self._busy -= 1
