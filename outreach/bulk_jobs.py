@@ -24,7 +24,7 @@ from accounts.models import BackgroundJob, Workspace
 from accounts.selectors import scope_to_member
 from accounts.services import background_job_start
 from config.exceptions import InvalidTransition
-from outreach.models import Action, Decision
+from outreach.models import DECIDED, Action, Decision
 from outreach.services import action_bulk_decide
 
 KIND = "outreach.bulk_decide"
@@ -32,7 +32,6 @@ BACKGROUND_THRESHOLD = 100
 BATCH_SIZE = 100
 APPROVE_PERMISSION = "outreach.approve_action"
 VERBS = {Decision.APPROVE: "Approve", Decision.REJECT: "Reject"}
-DONE = {Decision.APPROVE: "Approved", Decision.REJECT: "Rejected"}  # the admin's history
 
 
 def action_bulk_decide_start(
@@ -87,7 +86,7 @@ class _OpenBulkDecision:
         )
         decided = [o.action for o in outcomes if o.ok and o.action is not None]
         if decided:
-            done = DONE[self.decision]
+            done = DECIDED[self.decision]
             LogEntry.objects.log_actions(
                 user_id=self.user_id,
                 queryset=decided,

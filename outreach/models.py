@@ -241,6 +241,14 @@ class Decision(models.TextChoices):
     EDIT = "edit", "Edit and approve"
 
 
+# A decision in the past tense, as the admin's messages and history say it.
+DECIDED = {
+    Decision.APPROVE: "Approved",
+    Decision.REJECT: "Rejected",
+    Decision.EDIT: "Edited and approved",
+}
+
+
 class ApprovalDecision(WorkspaceOwned):
     action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="decisions")
     decision = models.CharField(max_length=16, choices=Decision.choices)

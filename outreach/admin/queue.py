@@ -49,6 +49,7 @@ from outreach.admin.reviewer_time import (
 )
 from outreach.bulk_jobs import BACKGROUND_THRESHOLD, action_bulk_decide_start
 from outreach.models import (
+    DECIDED,
     Action,
     ActionStatus,
     ActionType,
@@ -514,11 +515,7 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
                 messages.error(request, f"{action.public_id}: {exc.message}")
                 return HttpResponseRedirect(self._changelist_url(request))
             else:
-                verb = {
-                    Decision.APPROVE: "Approved",
-                    Decision.REJECT: "Rejected",
-                    Decision.EDIT: "Edited and approved",
-                }[form.cleaned_data["decision"]]
+                verb = DECIDED[form.cleaned_data["decision"]]
                 comment = form.cleaned_data["comment"]
                 self.log_change(request, decided, f"{verb}{': ' + comment if comment else ''}")
                 attach_reply_threads([decided])
@@ -546,10 +543,8 @@ class PendingApprovalAdmin(ReadOnlyActionAdmin):
     def _bulk_decide(
         self, request: HttpRequest, queryset: QuerySet, decision: str
     ) -> HttpResponse | None:
-        verb, done = {
-            Decision.APPROVE: ("approve", "Approved"),
-            Decision.REJECT: ("reject", "Rejected"),
-        }[decision]
+        verb = {Decision.APPROVE: "approve", Decision.REJECT: "reject"}[decision]
+        done = DECIDED[decision]
         across = request.POST.get("select_across") == "1"
         if request.POST.get("post") == "yes":
             form = BulkDecisionForm(request.POST)
